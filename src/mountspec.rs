@@ -1,0 +1,1 @@
+//! Parsing of -v / --mount / --tmpfs strings into typed requests.

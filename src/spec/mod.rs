@@ -1,0 +1,1 @@
+//! spec (filled in by its issue).

@@ -1,0 +1,1 @@
+//! Named volumes under <data>/volumes/NAME/_data.
