@@ -1,1 +1,2 @@
-//! storage (filled in by its issue).
+//! Layer store, safe unpack with whiteouts, and the storage drivers.
+pub mod unpack;
