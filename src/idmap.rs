@@ -199,8 +199,21 @@ pub fn write_maps(pid: i32, m: &IdMapping) -> Result<()> {
 /// Re-execute this very command inside a new user namespace with `mapping`, wait
 /// for it while forwarding signals, and return its exit status. The child sees
 /// itself as uid 0 with full capabilities over the mapped ids.
-pub fn reexec_in_userns(mapping: &IdMapping) -> Result<i32> {
+///
+/// With `join`, the child enters the user namespace of that process instead of making
+/// a new one: every minirun of one user shares the namespace its running containers
+/// live in (we own it, so we may join it), so signals and `exec` reach them whatever
+/// uid the container runs as.
+pub fn reexec_in_userns(mapping: &IdMapping, join: Option<i32>) -> Result<i32> {
     use nix::sys::signal::{SigSet, Signal};
+    let join_fd = match join {
+        Some(pid) => Some(
+            std::fs::File::open(format!("/proc/{pid}/ns/user"))
+                .with_context(|| format!("opening the user namespace of process {pid}"))?,
+        ),
+        None => None,
+    };
+    let join_raw = join_fd.as_ref().map(|f| std::os::fd::AsRawFd::as_raw_fd(f)).unwrap_or(-1);
     let exe = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
     let (rd, mut wr) = std::io::pipe().context("pipe")?;
     let (mut ack_rd, ack_wr) = std::io::pipe().context("pipe")?;
@@ -225,6 +238,15 @@ pub fn reexec_in_userns(mapping: &IdMapping) -> Result<i32> {
             let mut all: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut all);
             libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+            if join_raw >= 0 {
+                if libc::setns(join_raw, libc::CLONE_NEWUSER) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                return Ok(());
+            }
             if libc::unshare(libc::CLONE_NEWUSER) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -248,7 +270,14 @@ pub fn reexec_in_userns(mapping: &IdMapping) -> Result<i32> {
         }
     };
     drop(ack_wr);
+    drop(join_fd);
     let pid = child.id() as i32;
+    if join.is_some() {
+        drop(wr);
+        drop(rd);
+        drop(ack_rd);
+        return wait_forwarding(child, fwd);
+    }
     let mut b = [0u8; 1];
     let _ = ack_rd.read(&mut b);
     drop(ack_rd);
@@ -261,6 +290,13 @@ pub fn reexec_in_userns(mapping: &IdMapping) -> Result<i32> {
         let _ = fwd.thread_unblock();
         return Err(e);
     }
+    wait_forwarding(child, fwd)
+}
+
+/// Wait for `child`, forwarding the blocked signals in `fwd` to it; its exit status.
+fn wait_forwarding(mut child: std::process::Child, fwd: nix::sys::signal::SigSet) -> Result<i32> {
+    use nix::sys::signal::Signal;
+    let pid = child.id() as i32;
     loop {
         let sig = fwd.wait().context("sigwait")?;
         if sig == Signal::SIGCHLD {
@@ -273,6 +309,48 @@ pub fn reexec_in_userns(mapping: &IdMapping) -> Result<i32> {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
         }
     }
+}
+
+/// Marks a process that lives in minirun's user namespace while a container runs
+/// (a monitor or a foreground `run`): `<run>/holders/<id>` holds "pid start_time".
+/// Removed when dropped.
+pub struct Holder(std::path::PathBuf);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Register this process as a holder of our user namespace (rootless only).
+pub fn register_holder(run: &std::path::Path, id: &str) -> Option<Holder> {
+    if !in_user_namespace() || nix::unistd::getuid().as_raw() != 0 {
+        return None;
+    }
+    let dir = run.join("holders");
+    std::fs::create_dir_all(&dir).ok()?;
+    let pid = std::process::id() as i32;
+    let start = crate::container::record::proc_start_time(pid)?;
+    let path = dir.join(id);
+    crate::fsutil::atomic_write(&path, format!("{pid} {start}").as_bytes()).ok()?;
+    Some(Holder(path))
+}
+
+/// A live holder's pid, whose user namespace a new minirun should join.
+pub fn find_holder(run: &std::path::Path) -> Option<i32> {
+    let rd = std::fs::read_dir(run.join("holders")).ok()?;
+    for e in rd.flatten() {
+        let Ok(text) = std::fs::read_to_string(e.path()) else { continue };
+        let mut it = text.split_whitespace();
+        let (Some(pid), Some(start)) = (it.next().and_then(|p| p.parse::<i32>().ok()), it.next()) else {
+            continue;
+        };
+        if crate::container::record::proc_start_time(pid).map(|s| s.to_string()) == Some(start.to_string()) {
+            return Some(pid);
+        }
+        let _ = std::fs::remove_file(e.path());
+    }
+    None
 }
 
 #[cfg(test)]
