@@ -89,6 +89,7 @@ def export_rootfs(entries, dest):
             os.utime(p, (e.mtime, e.mtime), follow_symlinks=False)
     for e in dirs:
         os.utime(os.path.join(dest, e.path), (e.mtime, e.mtime))
+    os.utime(dest, (entries[0].mtime, entries[0].mtime))
 
 
 def build(out):
