@@ -18,7 +18,7 @@ from tarlayer import Layer, build_tar, d, f, with_parents
 
 LAYERS = 7            # plus the base layer: 8 in all
 SMALL_PER_LAYER = 5700
-BIG_PER_LAYER = 4     # 1..19 MiB each
+BIG_PER_LAYER = 4     # 1..17 MiB each
 GZIP_LEVEL = 6        # what docker and containers/image use by default
 MiB = 1024 * 1024
 
@@ -43,7 +43,7 @@ def layer_entries(i, rng, hexpool, textpool):
         off = rng.randrange(len(textpool) - size)
         es.append(f("data/l%d/d%03d/f%05d.txt" % (i, j // 100, j), textpool[off:off + size]))
     for j in range(BIG_PER_LAYER):
-        size = rng.randint(1 * MiB, 19 * MiB)
+        size = rng.randint(1 * MiB, 17 * MiB)
         off = rng.randrange(len(hexpool) - size)
         es.append(f("data/l%d/big/blob%02d.bin" % (i, j), hexpool[off:off + size]))
     return with_parents(es)
