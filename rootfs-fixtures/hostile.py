@@ -32,12 +32,13 @@ def build(out, base):
     root = os.path.join(out, "hostile")
     cases = []
 
-    def case(name, desc, outside=(), kind="create", must_fail=False, layers=None, **kw):
+    def case(name, desc, outside=(), kind=None, must_fail=False, layers=None, **kw):
         path = "hostile/" + name
         if layers is not None:
             write_layout(os.path.join(out, path), name + ":latest", layers, **kw)
         cases.append({"name": name, "path": path, "ref": name + ":latest", "desc": desc,
-                      "outside": list(outside), "outside_kind": kind,
+                      "outside": list(outside),
+                      "outside_kind": kind or ("create" if outside else "none"),
                       "must_fail": must_fail})
         return os.path.join(out, path)
 
