@@ -6,8 +6,9 @@
 //! layer already made beneath that directory (files the layer added stay); plain
 //! whiteouts inside a directory this layer marked opaque are skipped; a non-directory
 //! on the way to a whiteout (an earlier whiteout) is replaced by a directory.
-use super::inroot::{self, Kind, cstr};
-use super::unpack::{Unpacker, lossy, split_last};
+use super::resolve::split_last;
+use super::{Unpacker, lossy};
+use crate::storage::inroot::{self, Kind, cstr};
 use anyhow::{Context, Result, bail};
 use std::os::fd::AsRawFd;
 
