@@ -340,3 +340,5 @@ impl<'o> Unpacker<'o> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_overlay;
