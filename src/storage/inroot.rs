@@ -100,6 +100,23 @@ impl Root {
     }
 }
 
+/// The process umask, read without changing it (umask(2) would race with other
+/// threads creating files); None when /proc does not say.
+pub fn current_umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
+}
+
+/// Does the directory have the setgid bit (so new entries inherit its group)?
+pub fn is_setgid_dir(dir: RawFd) -> io::Result<bool> {
+    // SAFETY: zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid fd (O_PATH is fine for fstat) and out pointer.
+    cvt(unsafe { libc::fstat(dir, &mut st) })?;
+    Ok(st.st_mode & libc::S_ISGID != 0)
+}
+
 /// What sits at a name, without following it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -151,11 +168,12 @@ pub fn open_dir_rd(dir: RawFd, name: &CStr) -> io::Result<File> {
     Ok(unsafe { File::from_raw_fd(fd) })
 }
 
-/// Create a new regular file (never following or reusing an existing name).
-pub fn create_file(dir: RawFd, name: &CStr) -> io::Result<File> {
+/// Create a new regular file with `mode` (minus the umask), never following or
+/// reusing an existing name. The returned fd is writable whatever the mode says.
+pub fn create_file(dir: RawFd, name: &CStr, mode: u32) -> io::Result<File> {
     let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     // SAFETY: openat with valid arguments; the fd is owned below.
-    let fd = cvt(unsafe { libc::openat(dir, name.as_ptr(), flags, 0o600 as libc::c_uint) })?;
+    let fd = cvt(unsafe { libc::openat(dir, name.as_ptr(), flags, mode as libc::c_uint) })?;
     // SAFETY: new fd we own.
     Ok(unsafe { File::from_raw_fd(fd) })
 }

@@ -48,6 +48,8 @@ pub struct UnpackStats {
 
 /// Size of the buffer regular file content is copied through.
 const COPY_BUF: usize = 1 << 20;
+/// Read buffer in front of the layer stream.
+const STREAM_BUF: usize = 128 * 1024;
 /// Open parent directory fds kept between entries.
 const MAX_CACHED_DIRS: usize = 256;
 
@@ -56,8 +58,10 @@ const MAX_CACHED_DIRS: usize = 256;
 /// end, past the tar's end-of-archive marker, so a caller hashing it sees every byte.
 pub fn unpack_layer<R: Read>(reader: R, dest: &Path, opts: &UnpackOptions) -> Result<UnpackStats> {
     let count = Cell::new(0u64);
+    // Headers are read 512 bytes at a time: buffer them, while big content reads
+    // (larger than the buffer) go straight through.
     let limited = Limited {
-        inner: reader,
+        inner: io::BufReader::with_capacity(STREAM_BUF, reader),
         count: &count,
         limit: opts.max_bytes,
     };
@@ -156,6 +160,10 @@ pub(super) struct Unpacker<'o> {
     pub(super) root: Root,
     pub(super) root_dir: Rc<OwnedFd>,
     pub(super) opts: &'o UnpackOptions,
+    /// Owner a newly created file already has (None: the root is setgid).
+    pub(super) own_ids: Option<(u32, u32)>,
+    /// The process umask, to know whether a created file already has its mode.
+    pub(super) umask: Option<u32>,
     pub(super) stats: UnpackStats,
     /// Parent directories already resolved, by normalized path.
     dirs: HashMap<Vec<u8>, Rc<OwnedFd>>,
@@ -176,9 +184,16 @@ pub(super) struct Unpacker<'o> {
 impl<'o> Unpacker<'o> {
     fn new(root: Root, opts: &'o UnpackOptions) -> io::Result<Self> {
         let root_dir = Rc::new(root.open_dir(b".")?);
+        // Directory modes are applied at the end, so only the root can be setgid
+        // while unpacking; without it a new file already has our uid and gid.
+        // SAFETY: geteuid/getegid cannot fail.
+        let own_ids = (!inroot::is_setgid_dir(root_dir.as_raw_fd())?)
+            .then(|| unsafe { (libc::geteuid(), libc::getegid()) });
         Ok(Unpacker {
             root,
             root_dir,
+            own_ids,
+            umask: inroot::current_umask(),
             opts,
             stats: UnpackStats::default(),
             dirs: HashMap::new(),

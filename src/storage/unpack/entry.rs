@@ -105,10 +105,13 @@ impl Unpacker<'_> {
         let m = self.meta(entry)?;
         let (parent, _) = split_last(path);
         let dir = self.parent_fd(parent, true)?;
-        let mut f = match inroot::create_file(dir.as_raw_fd(), c) {
+        // Created with its final permission bits, so the common file (root-owned,
+        // 0644/0755, no special bits) needs neither chown nor chmod.
+        let perm = m.mode & 0o777;
+        let mut f = match inroot::create_file(dir.as_raw_fd(), c, perm) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 self.clear_name(dir.as_raw_fd(), path, c)?;
-                inroot::create_file(dir.as_raw_fd(), c)
+                inroot::create_file(dir.as_raw_fd(), c, perm)
             }
             r => r,
         }
@@ -132,8 +135,13 @@ impl Unpacker<'_> {
         }
         self.stats.bytes += got;
         let fd = f.as_raw_fd();
-        self.owner_result(inroot::fchown(fd, m.uid, m.gid), &m, name)?;
-        inroot::fchmod(fd, m.mode).context("chmod")?;
+        if self.own_ids != Some((m.uid, m.gid)) {
+            self.owner_result(inroot::fchown(fd, m.uid, m.gid), &m, name)?;
+        }
+        // chmod after chown: chown clears setuid/setgid.
+        if m.mode != perm || self.umask.is_none_or(|u| perm & u != 0) {
+            inroot::fchmod(fd, m.mode).context("chmod")?;
+        }
         for (k, v) in &m.xattrs {
             let r = inroot::fsetxattr(fd, k, v);
             self.xattr_result(r, k, name)?;

@@ -698,3 +698,34 @@ fn reads_the_stream_past_the_end_of_archive() {
     unpack_layer(Counting(&b, &n), &f.dest(), &opts()).unwrap();
     assert_eq!(n.get(), b.len());
 }
+
+#[test]
+fn modes_and_owners_exact_whatever_umask_and_setgid_root() {
+    let f = Fixture::new();
+    // A setgid layer root with another group: new files would inherit group 1234.
+    std::os::unix::fs::chown(f.dest(), None, Some(1234)).unwrap();
+    fs::set_permissions(f.dest(), fs::Permissions::from_mode(0o2755)).unwrap();
+    let mut t = Tar::new();
+    t.raw(b"rw-all", EntryType::Regular, b"x", b"", 0o666, 0);
+    t.raw(b"ro", EntryType::Regular, b"x", b"", 0o444, 0);
+    t.raw(b"none", EntryType::Regular, b"x", b"", 0o000, 0);
+    t.raw(b"plain", EntryType::Regular, b"x", b"", 0o644, 0);
+    t.raw(b"d", EntryType::Directory, b"", b"", 0o775, 0);
+    t.raw(b"d/in", EntryType::Regular, b"x", b"", 0o755, 0);
+    f.unpack(t, &opts()).unwrap();
+    for (name, mode) in [
+        ("rw-all", 0o666),
+        ("ro", 0o444),
+        ("none", 0),
+        ("plain", 0o644),
+        ("d", 0o775),
+        ("d/in", 0o755),
+    ] {
+        let m = fs::symlink_metadata(f.dest().join(name)).unwrap();
+        assert_eq!(
+            (m.mode() & 0o7777, m.uid(), m.gid()),
+            (mode, 0, 0),
+            "{name}"
+        );
+    }
+}
