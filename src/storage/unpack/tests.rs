@@ -729,3 +729,44 @@ fn modes_and_owners_exact_whatever_umask_and_setgid_root() {
         );
     }
 }
+
+#[test]
+fn refused_user_xattr_is_a_warning() {
+    // user.* xattrs are not allowed on symlinks: the filesystem refuses them.
+    let f = Fixture::new();
+    let mut t = Tar::new();
+    t.file("target", b"t");
+    t.pax(&[
+        ("SCHILY.xattr.user.onlink", b"v"),
+        ("SCHILY.xattr.trusted.onlink", b"w"),
+    ]);
+    t.symlink("lnk", "target");
+    let st = f.unpack(t, &opts()).unwrap();
+    assert_eq!(st.warnings.len(), 1, "{:?}", st.warnings);
+    assert!(
+        st.warnings[0].starts_with("1 xattrs refused"),
+        "{:?}",
+        st.warnings
+    );
+    assert!(
+        st.warnings[0].contains("user.onlink on lnk"),
+        "{:?}",
+        st.warnings
+    );
+    assert_eq!(
+        xattr(&f.dest().join("lnk"), "trusted.onlink").as_deref(),
+        Some(&b"w"[..])
+    );
+}
+
+#[test]
+fn unsupported_entries_and_aufs_metadata_are_skipped_with_a_warning() {
+    let f = Fixture::new();
+    let mut t = Tar::new();
+    t.raw(b"vol", EntryType::new(b'V'), b"", b"", 0o644, 0);
+    t.file(".wh..wh.plnk/123.456", b"x")
+        .file(".wh..wh.aufs", b"");
+    let st = f.unpack(t, &opts()).unwrap();
+    assert_eq!(st.warnings.len(), 2, "{:?}", st.warnings);
+    assert_eq!(fs::read_dir(f.dest()).unwrap().count(), 0);
+}

@@ -218,7 +218,27 @@ fn kernel_overlay_reads_whiteouts_rootless() {
         }
         unpack_layer(&upper_tar().bytes()[..], &b.join("upper"), &o)
             .map_err(|e| format!("{e:#}"))?;
-        mount_and_check(&b, ",userxattr")
+        mount_and_check(&b, ",userxattr")?;
+        // Without ignore_chown_errors an unmapped owner is an error naming the entry.
+        fs::create_dir(b.join("strict")).map_err(|e| e.to_string())?;
+        let mut t = Tar::new();
+        t.raw(b"owned", EntryType::Regular, b"x", b"", 0o644, 1000);
+        let strict = UnpackOptions {
+            ignore_chown_errors: false,
+            ..o.clone()
+        };
+        match unpack_layer(&t.bytes()[..], &b.join("strict"), &strict) {
+            Err(e) if format!("{e:#}").contains("entry \"owned\": chown to 1000:1000") => {}
+            other => return Err(format!("strict chown: {other:?}")),
+        }
+        // trusted.* is refused in a user namespace: not a user./security. warning.
+        fs::create_dir(b.join("trusted")).map_err(|e| e.to_string())?;
+        let mut t = Tar::new();
+        t.pax(&[("SCHILY.xattr.trusted.x", b"v")]).file("f", b"x");
+        match unpack_layer(&t.bytes()[..], &b.join("trusted"), &o) {
+            Err(e) if format!("{e:#}").contains("setting xattr trusted.x") => Ok(()),
+            other => Err(format!("trusted xattr rootless: {other:?}")),
+        }
     })
     .unwrap();
     // Seen from the host: owned by uid 1001, 0:0 device, user.overlay.opaque.
