@@ -211,6 +211,7 @@ pub fn unlink(dir: RawFd, name: &CStr, is_dir: bool) -> io::Result<()> {
 
 /// Remove whatever is at `name` (a whole subtree for a directory), never following
 /// symlinks: each level is opened with O_NOFOLLOW relative to its already-open parent.
+/// Iterative, so a hostile deep tree costs fds (a clean EMFILE), never the stack.
 pub fn remove_all(dir: RawFd, name: &CStr) -> io::Result<()> {
     match unlink(dir, name, false) {
         Ok(()) => return Ok(()),
@@ -218,25 +219,44 @@ pub fn remove_all(dir: RawFd, name: &CStr) -> io::Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::EISDIR) => {}
         Err(e) => return Err(e),
     }
-    let sub = open_dir_rd(dir, name)?;
-    let sub_fd = sub.as_raw_fd();
-    let names: Vec<CString> = {
-        let d = nix::dir::Dir::from_fd(sub.try_clone()?.into()).map_err(io::Error::from)?;
-        let mut v = Vec::new();
-        for ent in d {
-            let ent = ent.map_err(io::Error::from)?;
-            let n = ent.file_name();
-            if n.to_bytes() != b"." && n.to_bytes() != b".." {
-                v.push(n.to_owned());
+    // Each frame: an open directory, the names left in it, and its name in the parent.
+    let top = open_dir_rd(dir, name)?;
+    let names = list_dir(&top)?;
+    let mut stack: Vec<(File, Vec<CString>, Option<CString>)> = vec![(top, names, None)];
+    while let Some((d, names, _)) = stack.last_mut() {
+        let Some(n) = names.pop() else {
+            let (_, _, own) = stack.pop().expect("non-empty stack");
+            if let (Some(own), Some((parent, _, _))) = (own, stack.last()) {
+                unlink(parent.as_raw_fd(), &own, true)?;
             }
+            continue;
+        };
+        match unlink(d.as_raw_fd(), &n, false) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EISDIR) => {
+                let sub = open_dir_rd(d.as_raw_fd(), &n)?;
+                let sub_names = list_dir(&sub)?;
+                stack.push((sub, sub_names, Some(n)));
+            }
+            Err(e) => return Err(e),
         }
-        v
-    };
-    for n in &names {
-        remove_all(sub_fd, n)?;
     }
-    drop(sub);
     unlink(dir, name, true)
+}
+
+/// The names in an open directory, without `.` and `..`.
+fn list_dir(d: &File) -> io::Result<Vec<CString>> {
+    let d = nix::dir::Dir::from_fd(d.try_clone()?.into()).map_err(io::Error::from)?;
+    let mut v = Vec::new();
+    for ent in d {
+        let ent = ent.map_err(io::Error::from)?;
+        let n = ent.file_name();
+        if n.to_bytes() != b"." && n.to_bytes() != b".." {
+            v.push(n.to_owned());
+        }
+    }
+    Ok(v)
 }
 
 /// fchownat without following a symlink.

@@ -71,7 +71,7 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path, opts: &UnpackOptions) -> Re
         .with_context(|| format!("opening layer directory {}", dest.display()))?;
     let mut archive = tar::Archive::new(limited);
     let limit_err = |e: anyhow::Error, u: &Unpacker| {
-        if count.get() > opts.max_bytes {
+        if count.get() > opts.max_bytes || e.chain().any(|c| c.is::<LimitExceeded>()) {
             let at = u
                 .last_name
                 .as_deref()
@@ -107,6 +107,22 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path, opts: &UnpackOptions) -> Re
     u.finish()?;
     Ok(u.stats)
 }
+
+/// The layer wrote more than the limit (a sparse file expands beyond the stream).
+#[derive(Debug)]
+struct LimitExceeded(u64);
+
+impl std::fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "layer exceeds the limit of {} bytes uncompressed",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
 
 /// Counts every byte of the stream and fails once the limit is passed.
 struct Limited<'a, R> {

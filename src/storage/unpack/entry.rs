@@ -125,8 +125,12 @@ impl Unpacker<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(self.stream_error(e)),
             };
-            f.write_all(&self.buf[..n]).context("writing file")?;
             got += n as u64;
+            // Sparse entries expand: what is written is bounded too, not just the stream.
+            if self.stats.bytes + got > self.opts.max_bytes {
+                bail!(super::LimitExceeded(self.opts.max_bytes));
+            }
+            f.write_all(&self.buf[..n]).context("writing file")?;
         }
         if got != want {
             bail!(

@@ -321,11 +321,13 @@ fn dir_over_symlink_replaces_the_link() {
 fn non_dir_over_dir_removes_the_subtree() {
     let f = Fixture::new();
     let mut t = Tar::new();
+    let outer = f.outer();
     t.dir("d")
         .dir("d/sub")
-        .file("d/sub/f", b"1")
-        .symlink("d/s", "/")
-        .file("d", b"now a file");
+        .dir("d/sub/deeper")
+        .file("d/sub/deeper/f", b"1");
+    t.symlink("d/s", &outer).symlink("d/sub/up", "../../..");
+    t.file("d", b"now a file");
     f.unpack(t, &opts()).unwrap();
     assert_eq!(fs::read(f.dest().join("d")).unwrap(), b"now a file");
     f.assert_untouched();
@@ -769,4 +771,43 @@ fn unsupported_entries_and_aufs_metadata_are_skipped_with_a_warning() {
     let st = f.unpack(t, &opts()).unwrap();
     assert_eq!(st.warnings.len(), 2, "{:?}", st.warnings);
     assert_eq!(fs::read_dir(f.dest()).unwrap().count(), 0);
+}
+
+#[test]
+fn sparse_files_expand_within_the_limit() {
+    let src = tempfile::tempdir().unwrap();
+    let sparse = src.path().join("sparse");
+    let file = fs::File::create(&sparse).unwrap();
+    file.set_len(64 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_at(&file, b"end", (64 << 20) - 3).unwrap();
+    let mut t = Tar::new();
+    t.0.sparse(true);
+    t.0.append_path_with_name(&sparse, "sparse").unwrap();
+    let bytes = t.bytes();
+    assert!(
+        bytes.len() < 1 << 20,
+        "the tar stores holes as sparse: {}",
+        bytes.len()
+    );
+    let f = Fixture::new();
+    let e = format!(
+        "{:#}",
+        unpack_layer(
+            &bytes[..],
+            &f.dest(),
+            &UnpackOptions {
+                max_bytes: 16 << 20,
+                ..opts()
+            }
+        )
+        .unwrap_err()
+    );
+    assert!(
+        e.contains("layer exceeds the limit of 16777216 bytes uncompressed"),
+        "{e}"
+    );
+    let f = Fixture::new();
+    unpack_layer(&bytes[..], &f.dest(), &opts()).unwrap();
+    let m = fs::metadata(f.dest().join("sparse")).unwrap();
+    assert_eq!(m.len(), 64 << 20);
 }
