@@ -91,10 +91,22 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path, opts: &UnpackOptions) -> Re
     // Whatever follows the end-of-archive blocks (record padding) is part of the blob.
     let mut rest = archive.into_inner();
     let mut buf = vec![0u8; 64 * 1024];
+    let mut first_block = true;
     loop {
-        match rest.read(&mut buf) {
+        match rest.read(&mut buf[..if first_block { 512 } else { 64 * 1024 }]) {
             Ok(0) => break,
-            Ok(_) => {}
+            Ok(n) => {
+                // The tar ended at one zero block; a header right after it would be
+                // read by other tools (Go's archive/tar refuses it): ambiguous.
+                if first_block && n == 512 && buf[..512].iter().any(|&b| b != 0) {
+                    bail!(
+                        "the tar has a single end-of-archive block followed by more data \
+                         (after entry {:?}): refusing an ambiguous archive",
+                        u.last_name.as_deref().map(lossy).unwrap_or_default()
+                    );
+                }
+                first_block = false;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 return Err(limit_err(

@@ -811,3 +811,21 @@ fn sparse_files_expand_within_the_limit() {
     let m = fs::metadata(f.dest().join("sparse")).unwrap();
     assert_eq!(m.len(), 64 << 20);
 }
+
+#[test]
+fn entries_hidden_after_a_single_zero_block_are_refused() {
+    let mut t = Tar::new();
+    t.file("a", b"x");
+    let mut hidden = Tar::new();
+    hidden.file("hidden", b"y");
+    // One zero block only (into_inner would write the proper two).
+    let mut b = t.0.get_ref().clone();
+    b.extend_from_slice(&[0u8; 512]);
+    b.extend_from_slice(&hidden.bytes());
+    let f = Fixture::new();
+    let e = format!(
+        "{:#}",
+        unpack_layer(&b[..], &f.dest(), &opts()).unwrap_err()
+    );
+    assert!(e.contains("single end-of-archive block"), "{e}");
+}
