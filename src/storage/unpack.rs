@@ -384,4 +384,6 @@ impl<'o> Unpacker<'o> {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_content;
+#[cfg(test)]
 mod tests_overlay;
