@@ -188,7 +188,8 @@ pub(super) struct Unpacker<'o> {
     pub(super) root: Root,
     pub(super) root_dir: Rc<OwnedFd>,
     pub(super) opts: &'o UnpackOptions,
-    /// Owner a newly created file already has (None: the root is setgid).
+    /// Owner a newly created node already has (None: the root is setgid, so new
+    /// nodes may inherit its group), letting the common case skip chown.
     pub(super) own_ids: Option<(u32, u32)>,
     /// The process umask, to know whether a created file already has its mode.
     pub(super) umask: Option<u32>,

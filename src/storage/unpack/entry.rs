@@ -164,19 +164,26 @@ impl Unpacker<'_> {
         let m = self.meta(entry)?;
         let (parent, _) = split_last(path);
         let dir = self.parent_fd(parent, true)?;
-        match inroot::mkdir(dir.as_raw_fd(), c, 0o700) {
-            Ok(()) => {}
+        // An existing directory (made for an earlier child, or listed twice) keeps
+        // its content and gets this entry's metadata.
+        let fresh = match inroot::mkdir(dir.as_raw_fd(), c, 0o700) {
+            Ok(()) => true,
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 if inroot::kind_at(dir.as_raw_fd(), c).context("inspecting existing entry")?
-                    != Some(Kind::Dir)
+                    == Some(Kind::Dir)
                 {
+                    false
+                } else {
                     self.clear_name(dir.as_raw_fd(), path, c)?;
                     inroot::mkdir(dir.as_raw_fd(), c, 0o700).context("creating directory")?;
+                    true
                 }
             }
             Err(e) => return Err(e).context("creating directory"),
+        };
+        if !fresh || self.own_ids != Some((m.uid, m.gid)) {
+            self.set_owner(dir.as_raw_fd(), c, m.uid, m.gid, name)?;
         }
-        self.set_owner(dir.as_raw_fd(), c, m.uid, m.gid, name)?;
         self.set_xattrs_dir(dir.as_raw_fd(), c, &m.xattrs, name)?;
         self.deferred.push(DirMeta {
             path: path.to_vec(),
@@ -210,7 +217,9 @@ impl Unpacker<'_> {
             r => r,
         }
         .context("creating symlink")?;
-        self.set_owner(fd, c, m.uid, m.gid, name)?;
+        if self.own_ids != Some((m.uid, m.gid)) {
+            self.set_owner(fd, c, m.uid, m.gid, name)?;
+        }
         for (k, v) in &m.xattrs {
             let r = inroot::lsetxattr_at(fd, c, k, v);
             self.xattr_result(r, k, name)?;
@@ -307,7 +316,9 @@ impl Unpacker<'_> {
             r => r,
         }
         .context("creating device node or fifo")?;
-        self.set_owner(fd, c, m.uid, m.gid, name)?;
+        if self.own_ids != Some((m.uid, m.gid)) {
+            self.set_owner(fd, c, m.uid, m.gid, name)?;
+        }
         inroot::chmod_nofollow(fd, c, m.mode).context("chmod")?;
         for (k, v) in &m.xattrs {
             let r = inroot::lsetxattr_at(fd, c, k, v);

@@ -419,3 +419,16 @@ fn entries_hidden_after_a_single_zero_block_are_refused() {
     );
     assert!(e.contains("single end-of-archive block"), "{e}");
 }
+
+#[test]
+fn a_directory_listed_twice_takes_the_last_metadata() {
+    let f = Fixture::new();
+    let mut t = Tar::new();
+    t.raw(b"d", EntryType::Directory, b"", b"", 0o700, 1000);
+    t.raw(b"d/f", EntryType::Regular, b"x", b"", 0o644, 0);
+    t.raw(b"d", EntryType::Directory, b"", b"", 0o751, 0);
+    f.unpack(t, &opts()).unwrap();
+    let m = fs::metadata(f.dest().join("d")).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (0, 0, 0o751));
+    assert_eq!(fs::read(f.dest().join("d/f")).unwrap(), b"x");
+}
