@@ -31,6 +31,10 @@ fn pax_time(v: &[u8]) -> Option<(i64, u32)> {
         }
         nanos += (d - b'0') as u32 * 10u32.pow(8 - i as u32);
     }
+    // "-1.25" is 1.25 s before the epoch: (-2 s, 0.75 s) as a timespec.
+    if s.starts_with('-') && nanos > 0 {
+        return Some((secs - 1, 1_000_000_000 - nanos));
+    }
     Some((secs, nanos))
 }
 
@@ -410,5 +414,22 @@ impl Unpacker<'_> {
             return Ok(());
         }
         Err(e).with_context(|| format!("setting xattr {}", lossy(k)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pax_time;
+
+    #[test]
+    fn pax_times() {
+        assert_eq!(pax_time(b"1700000000"), Some((1_700_000_000, 0)));
+        assert_eq!(
+            pax_time(b"1700000000.123456789123"),
+            Some((1_700_000_000, 123_456_789))
+        );
+        assert_eq!(pax_time(b"-1.25"), Some((-2, 750_000_000)));
+        assert_eq!(pax_time(b"12x"), None);
+        assert_eq!(pax_time(b"1.2x"), None);
     }
 }
