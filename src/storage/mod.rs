@@ -1,2 +1,3 @@
 //! Layer store, safe unpack with whiteouts, and the storage drivers.
+pub mod layers;
 pub mod unpack;
