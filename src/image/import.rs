@@ -287,12 +287,7 @@ fn unpack_job(
 ) -> Result<LayerRecord> {
     let l = job.layer;
     let what = match &l.digest {
-        Some(d) => format!(
-            "image {}: layer {d} (diff_id {}, {})",
-            job.plan.label(),
-            l.diff_id,
-            l.blob
-        ),
+        Some(d) => format!("image {}: layer {d}", job.plan.label()),
         None => format!(
             "image {}: layer {} ({})",
             job.plan.label(),
@@ -375,7 +370,7 @@ fn unpack_stream<R: Read>(
     };
     // The most precise reason first: the blob itself, then its content, then unpack.
     if let Some(r) = blob.refusal.take() {
-        bail!("blob {}: {}", l.blob, describe(&r, "compressed blob"));
+        bail!("{}: {}", l.blob, describe(&r, "compressed blob"));
     }
     match inner_refusal {
         Some(Refusal::TooLarge { limit }) => bail!(
