@@ -6,8 +6,9 @@ import json
 import os
 import tarfile
 
-from layout import MEDIA_MANIFEST, REF_ANNOTATION, blob_path, canon, write_blob, write_layout
-from tarlayer import Layer, d, f, hard, sym, tarinfo
+from layout import (ARCH, MEDIA_MANIFEST, REF_ANNOTATION, blob_path, canon, write_blob,
+                    write_layout)
+from tarlayer import Layer, d, f, hard, sha256, sym, tarinfo
 
 # Deep enough to reach / from any storage directory a test uses.
 UP = "../" * 16
@@ -31,12 +32,13 @@ def build(out, base):
     root = os.path.join(out, "hostile")
     cases = []
 
-    def case(name, desc, outside=(), kind="create", must_fail=False, layers=None, **kw):
+    def case(name, desc, outside=(), kind=None, must_fail=False, layers=None, **kw):
         path = "hostile/" + name
         if layers is not None:
             write_layout(os.path.join(out, path), name + ":latest", layers, **kw)
         cases.append({"name": name, "path": path, "ref": name + ":latest", "desc": desc,
-                      "outside": list(outside), "outside_kind": kind,
+                      "outside": list(outside),
+                      "outside_kind": kind or ("create" if outside else "none"),
                       "must_fail": must_fail})
         return os.path.join(out, path)
 
@@ -145,14 +147,19 @@ def build(out, base):
          kind="none", layers=[base, bomb])
     cases[-1]["max_layer_size"] = 16 * 1024 * 1024
 
-    docker_escape(os.path.join(root, "docker-escape.tar"))
+    docker_escape(os.path.join(root, "docker-escape.tar"), entries=False)
     case("docker-escape", "docker-archive whose manifest.json names Layers "
-         "'../…/tmp/minirun-pwned-docker/layer.tar' and Config '../outside.json'; the "
-         "tar also holds entries with those names. The loader must refuse them: never "
-         "read nor write outside the archive", [pwned("docker")], must_fail=True)
-    cases[-1]["path"] = "hostile/docker-escape.tar"
-    cases[-1]["kind"] = "docker-archive"
-    cases[-1]["ref"] = "docker-escape:latest"
+         "['../…/tmp/minirun-pwned-docker/layer.tar'] and Config '../outside.json' (the "
+         "real config and layer sit in the tar under plain names). The loader must refuse: "
+         "never read outside the archive", [pwned("docker")], "read", must_fail=True)
+    cases[-1].update(path="hostile/docker-escape.tar", kind="docker-archive")
+    docker_escape(os.path.join(root, "docker-escape-entries.tar"), entries=True)
+    case("docker-escape-entries", "docker-archive whose tar entries (and manifest "
+         "references) are named '../outside.json' and "
+         "'../…/tmp/minirun-pwned-docker-entries/layer.tar': extracting it naively writes "
+         "outside. podman accepts it (it only looks names up inside the tar); a loader that "
+         "extracts must refuse", [pwned("docker-entries")], must_fail=True)
+    cases[-1].update(path="hostile/docker-escape-entries.tar", kind="docker-archive")
     for c in cases:
         c.setdefault("kind", "oci-layout")
 
@@ -161,16 +168,25 @@ def build(out, base):
     return cases
 
 
-def docker_escape(dst):
+def docker_escape(dst, entries):
+    """A docker-archive whose manifest points outside the archive. With `entries` the
+    tar also holds members under those escaping names; without, the real config and
+    layer are stored under plain names the manifest does not use."""
     layer = Layer.of([f("x", "x\n")], "tar")
-    cfg = canon({"architecture": "amd64", "os": "linux", "config": {},
+    cfg = canon({"architecture": ARCH, "os": "linux", "config": {},
                  "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]}})
-    layer_name = UP + "tmp/minirun-pwned-docker/layer.tar"
-    manifest = canon([{"Config": "../outside.json", "RepoTags": ["docker-escape:latest"],
+    name = "docker-escape-entries" if entries else "docker-escape"
+    layer_name = UP + "tmp/minirun-pwned-%s/layer.tar" % name
+    manifest = canon([{"Config": "../outside.json", "RepoTags": [name + ":latest"],
                        "Layers": [layer_name]}])
+    members = [("manifest.json", manifest)]
+    if entries:
+        members += [("../outside.json", cfg), (layer_name, layer.tar)]
+    else:
+        lid = layer.diff_id.split(":", 1)[1]
+        members += [(sha256(cfg).split(":", 1)[1] + ".json", cfg),
+                    (lid + "/layer.tar", layer.tar)]
     with tarfile.open(dst, "w", format=tarfile.PAX_FORMAT) as tf:
-        for name, data in (("manifest.json", manifest), ("../outside.json", cfg),
-                           (layer_name, layer.tar)):
-            e = f(name, data)
-            tf.addfile(tarinfo(e), io.BytesIO(data))
+        for member, data in members:
+            tf.addfile(tarinfo(f(member, data)), io.BytesIO(data))
     os.chmod(dst, 0o644)

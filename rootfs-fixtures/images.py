@@ -4,7 +4,7 @@ import posixpath
 import subprocess
 
 from layout import DEFAULT_PATH, docker_archive, tar_directory, write_layout
-from tarlayer import (MOTD_MTIME, Layer, chardev, d, f, fifo, hard, opaque, sym,
+from tarlayer import (MOTD_MTIME, MTIME, Layer, chardev, d, f, fifo, hard, opaque, sym,
                       whiteout, with_parents)
 
 BUSYBOX = "/usr/bin/busybox"
@@ -40,7 +40,7 @@ def base_entries():
         d("proc"), d("sys"), d("dev"), d("run"), d("var"),
         f("opt/dir/a", "a\n"), f("opt/dir/b", "b\n"),
         f("usr/bin/suidtest", SUIDTEST, 0o4755),
-        hard("usr/bin/hardlink-of-suidtest", "usr/bin/suidtest"),
+        hard("usr/bin/hardlink-of-suidtest", "usr/bin/suidtest", 0o4755),
         fifo("run/fifo"),
         chardev("dev/null-fixture", 1, 3),
     ]
@@ -89,6 +89,7 @@ def export_rootfs(entries, dest):
             os.utime(p, (e.mtime, e.mtime), follow_symlinks=False)
     for e in dirs:
         os.utime(os.path.join(dest, e.path), (e.mtime, e.mtime))
+    os.utime(dest, (entries[0].mtime, entries[0].mtime))
 
 
 def build(out):
@@ -105,8 +106,21 @@ def build(out):
         return info
 
     image("base", [base], expect={
-        "files": {"/etc/motd": MOTD, "/etc/hostname": "fixture\n", "/opt/dir/a": "a\n"},
-        "absent": []})
+        "files": {"/etc/motd": MOTD, "/etc/hostname": "fixture\n", "/opt/dir/a": "a\n",
+                  "/etc/resolv.conf": ""},
+        "absent": [],
+        # type, uid, gid, octal mode (permission bits incl. setuid/sticky)
+        "meta": {"/tmp": ["dir", 0, 0, "1777"], "/root": ["dir", 0, 0, "700"],
+                 "/home/app": ["dir", 999, 999, "755"],
+                 "/home/app/owned": ["file", 999, 999, "640"],
+                 "/usr/bin/suidtest": ["file", 0, 0, "4755"],
+                 "/run/fifo": ["fifo", 0, 0, "644"], "/bin/sh": ["symlink", 0, 0, "777"],
+                 "/dev/null-fixture": ["chardev", 0, 0, "666"]},
+        "devices": {"/dev/null-fixture": [1, 3]},
+        "hardlinks": [["/usr/bin/suidtest", "/usr/bin/hardlink-of-suidtest"]],
+        "xattrs": {"/etc/motd": {"user.minirun": "fixture"}},
+        "mtimes": {"/etc/motd": MOTD_MTIME, "/etc/passwd": MTIME},
+        "symlinks": {"/bin/sh": "busybox", "/usr/bin/env": "../../bin/busybox"}})
     export_rootfs(base_es, os.path.join(out, "rootfs"))
 
     # whiteout: delete a file, make a directory opaque (and refill it), add a file.

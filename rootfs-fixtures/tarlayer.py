@@ -52,8 +52,10 @@ def sym(path, target, **kw):
     return Entry(path, "symlink", 0o777, link=target, **kw)
 
 
-def hard(path, target, **kw):
-    return Entry(path, "hardlink", 0o644, link=target, **kw)
+def hard(path, target, mode=0o644, **kw):
+    """A hardlink; give it the target's mode and owner, as tar does, so an unpacker that
+    applies the header to the shared inode changes nothing."""
+    return Entry(path, "hardlink", mode, link=target, **kw)
 
 
 def fifo(path, mode=0o644, **kw):
