@@ -13,21 +13,22 @@ pub struct Args {
     #[arg(short = 'i', long = "input", value_name = "PATH")]
     input: PathBuf,
     /// Name the loaded image NAME[:TAG] whatever the input says.
-    #[arg(long, value_name = "NAME[:TAG]", value_parser = Reference::parse_arg)]
-    tag: Option<Reference>,
+    #[arg(long, value_name = "NAME[:TAG]")]
+    tag: Option<String>,
     /// Refuse a layer whose uncompressed content exceeds this size (e.g. 64m, 2g).
-    #[arg(long, env = "MINIRUN_MAX_LAYER_SIZE", default_value = "32g", value_parser = parse_size)]
-    max_layer_size: u64,
+    #[arg(long, env = "MINIRUN_MAX_LAYER_SIZE", default_value = "32g")]
+    max_layer_size: String,
     /// Print only the image ids.
     #[arg(short, long)]
     quiet: bool,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<i32> {
+    let max = parse_size(&a.max_layer_size).map_err(|e| anyhow::anyhow!("--max-layer-size: {e}"))?;
     let store = ImageStore::open(&ctx.paths)?;
     let opts = ImportOptions {
-        tag: a.tag,
-        unpack: unpack_options(ctx.rootless, a.max_layer_size),
+        tag: a.tag.as_deref().map(Reference::parse).transpose()?,
+        unpack: unpack_options(ctx.rootless, max),
         progress: !a.quiet && std::io::stderr().is_terminal(),
     };
     for img in load(&store, &a.input, &opts)? {

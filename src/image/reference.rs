@@ -120,10 +120,3 @@ mod tests {
         }
     }
 }
-
-impl Reference {
-    /// clap value parser.
-    pub fn parse_arg(s: &str) -> std::result::Result<Reference, String> {
-        Reference::parse(s).map_err(|e| e.to_string())
-    }
-}
