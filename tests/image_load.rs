@@ -16,7 +16,10 @@ fn loads_layout_oci_archive_and_docker_archive() {
         let id = base["id"].as_str().unwrap().to_string();
         assert_eq!(base["layers"].as_array().unwrap().len(), 1);
         let diff = diff_dir(&env, "base", 0);
-        assert_eq!(std::fs::read_to_string(diff.join("etc/hostname")).unwrap(), "fixture\n");
+        assert_eq!(
+            std::fs::read_to_string(diff.join("etc/hostname")).unwrap(),
+            "fixture\n"
+        );
 
         // An OCI archive of the same image: same id, nothing new unpacked, extra name.
         let out = load(&env, "base.oci.tar", &["--tag", "arch:v1"]);
@@ -26,13 +29,19 @@ fn loads_layout_oci_archive_and_docker_archive() {
 
         // docker-archive: names from RepoTags, base layer shared, one new layer.
         let out = load(&env, "base.docker.tar", &[]);
-        assert_eq!(out, "Loaded image: fixture/docker:latest\nLoaded image: fixture/docker:v1\n");
+        assert_eq!(
+            out,
+            "Loaded image: fixture/docker:latest\nLoaded image: fixture/docker:v1\n"
+        );
         let d = inspect(&env, "fixture/docker:v1");
         assert_eq!(d["layers"][0]["chain_id"], base["layers"][0]["chain_id"]);
         assert_eq!(layer_dirs(&env).len(), 2);
         assert_eq!(link_count(&env), 2);
         let top = diff_dir(&env, "fixture/docker", 1);
-        assert_eq!(std::fs::read_to_string(top.join("etc/added")).unwrap(), "added\n");
+        assert_eq!(
+            std::fs::read_to_string(top.join("etc/added")).unwrap(),
+            "added\n"
+        );
 
         // Ids resolve by prefix and sha256: form; a name without tag means :latest.
         env.ok(&["image", "inspect", &id[7..19]]);
@@ -50,15 +59,26 @@ fn second_image_unpacks_only_new_layers_and_df_counts_sharing() {
         assert_eq!(a.len(), 2);
         load(&env, "shared-b", &[]);
         let b = layer_dirs(&env);
-        assert_eq!(b.len(), 3, "[{}] only shared-b's top layer is new", env.label());
+        assert_eq!(
+            b.len(),
+            3,
+            "[{}] only shared-b's top layer is new",
+            env.label()
+        );
         assert!(a.is_subset(&b), "shared-a's layers were left untouched");
-        let df: serde_json::Value = serde_json::from_str(&env.ok(&["system", "df", "--format", "json"])).unwrap();
-        let base_size = inspect(&env, "shared-a")["layers"][0]["size"].as_u64().unwrap();
+        let df: serde_json::Value =
+            serde_json::from_str(&env.ok(&["system", "df", "--format", "json"])).unwrap();
+        let base_size = inspect(&env, "shared-a")["layers"][0]["size"]
+            .as_u64()
+            .unwrap();
         assert!(base_size > 0);
         assert_eq!(df["images"]["count"], 2);
         assert_eq!(df["layers"]["count"], 3);
         assert_eq!(df["layers"]["shared_size"].as_u64().unwrap(), base_size);
-        assert_eq!(df["layers"]["saved_by_sharing"].as_u64().unwrap(), base_size);
+        assert_eq!(
+            df["layers"]["saved_by_sharing"].as_u64().unwrap(),
+            base_size
+        );
         let table = env.ok(&["system", "df"]);
         assert!(table.contains("Saved by sharing"), "{table}");
     }
@@ -72,7 +92,13 @@ fn rootless_ownership_lands_on_subids() {
         let md = std::fs::symlink_metadata(&f).unwrap();
         // uid 999 in the image; rootless, uid 0 is the user and 1.. the subuids from 100000.
         let want = if env.rootless { 100000 + 998 } else { 999 };
-        assert_eq!((md.uid(), md.gid()), (want, want), "[{}] {}", env.label(), f.display());
+        assert_eq!(
+            (md.uid(), md.gid()),
+            (want, want),
+            "[{}] {}",
+            env.label(),
+            f.display()
+        );
         assert_eq!(md.mode() & 0o7777, 0o640);
     }
 }
@@ -82,8 +108,16 @@ fn gzip_zstd_and_plain_layers_and_130_layers_with_links() {
     for env in Env::both() {
         load(&env, "compress", &["-q"]);
         let v = inspect(&env, "compress");
-        let types: Vec<&str> = v["layers"].as_array().unwrap().iter().map(|l| l["media_type"].as_str().unwrap()).collect();
-        assert!(types.iter().any(|t| t.ends_with("+zstd")) && types.iter().any(|t| t.ends_with(".tar")), "{types:?}");
+        let types: Vec<&str> = v["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["media_type"].as_str().unwrap())
+            .collect();
+        assert!(
+            types.iter().any(|t| t.ends_with("+zstd")) && types.iter().any(|t| t.ends_with(".tar")),
+            "{types:?}"
+        );
         for (i, name) in [(1, "gzip"), (2, "zstd"), (3, "tar")] {
             let p = diff_dir(&env, "compress", i).join("compress").join(name);
             assert!(p.exists(), "[{}] {} missing", env.label(), p.display());
@@ -101,10 +135,19 @@ fn gzip_zstd_and_plain_layers_and_130_layers_with_links() {
             let target = env.root.join("layers/l").join(link);
             assert_eq!(
                 std::fs::canonicalize(&target).unwrap(),
-                std::fs::canonicalize(env.root.join("layers").join(&l["chain_id"].as_str().unwrap()[7..]).join("diff")).unwrap()
+                std::fs::canonicalize(
+                    env.root
+                        .join("layers")
+                        .join(&l["chain_id"].as_str().unwrap()[7..])
+                        .join("diff")
+                )
+                .unwrap()
             );
         }
-        assert_eq!(std::fs::read_to_string(diff_dir(&env, "many", 129).join("layers/129")).unwrap(), "129\n");
+        assert_eq!(
+            std::fs::read_to_string(diff_dir(&env, "many", 129).join("layers/129")).unwrap(),
+            "129\n"
+        );
     }
 }
 
@@ -114,7 +157,10 @@ fn names_tags_listing_and_quiet_load() {
         // Loading twice is idempotent; stderr stays quiet off a terminal.
         let o = env.run(&["load", "-i", fixture("base").to_str().unwrap()]);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(o.status.success() && !err.contains('\r') && !err.contains("B/s"), "no progress off a terminal: {err}");
+        assert!(
+            o.status.success() && !err.contains('\r') && !err.contains("B/s"),
+            "no progress off a terminal: {err}"
+        );
         let before = listing(&env.root.join("layers"));
         load(&env, "base", &[]);
         assert_eq!(before, listing(&env.root.join("layers")));
@@ -125,7 +171,10 @@ fn names_tags_listing_and_quiet_load() {
         env.ok(&["tag", &id[7..], "third"]);
         let err = env.fails(125, &["tag", "base", "Bad Name"]);
         assert!(err.contains("invalid"), "{err}");
-        assert_eq!(inspect(&env, "third:latest")["names"], serde_json::json!(["base:latest", "other/name:v2", "third:latest"]));
+        assert_eq!(
+            inspect(&env, "third:latest")["names"],
+            serde_json::json!(["base:latest", "other/name:v2", "third:latest"])
+        );
 
         let table = env.ok(&["images"]);
         let mut lines = table.lines();
@@ -134,16 +183,24 @@ fn names_tags_listing_and_quiet_load() {
             assert!(header.contains(col), "{header}");
         }
         assert_eq!(lines.clone().count(), 3);
-        assert!(lines.any(|l| l.starts_with("other/name") && l.contains("v2") && l.contains(&id[7..19])), "{table}");
+        assert!(
+            lines
+                .any(|l| l.starts_with("other/name") && l.contains("v2") && l.contains(&id[7..19])),
+            "{table}"
+        );
         assert_eq!(env.ok(&["images", "-q"]), format!("{}\n", &id[7..19]));
         assert_eq!(env.ok(&["images", "-q", "--no-trunc"]), format!("{id}\n"));
-        let json: serde_json::Value = serde_json::from_str(&env.ok(&["image", "ls", "--format", "json"])).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&env.ok(&["image", "ls", "--format", "json"])).unwrap();
         assert_eq!(json.as_array().unwrap().len(), 3);
         assert_eq!(json[0]["id"], id.as_str());
 
         // --tag takes a name from another image: the old one becomes dangling.
         load(&env, "shared-a", &["--tag", "base"]);
-        assert_eq!(inspect(&env, &id)["names"], serde_json::json!(["other/name:v2", "third:latest"]));
+        assert_eq!(
+            inspect(&env, &id)["names"],
+            serde_json::json!(["other/name:v2", "third:latest"])
+        );
         assert_ne!(inspect(&env, "base")["id"].as_str().unwrap(), id);
     }
 }
@@ -154,12 +211,25 @@ fn concurrent_imports_share_layers() {
         // Two processes at once, images sharing their base layer: both succeed.
         let mut kids: Vec<_> = ["shared-a", "shared-b", "base"]
             .iter()
-            .map(|f| env.command(&["load", "-i", fixture(f).to_str().unwrap()]).spawn().unwrap())
+            .map(|f| {
+                env.command(&["load", "-i", fixture(f).to_str().unwrap()])
+                    .spawn()
+                    .unwrap()
+            })
             .collect();
         for k in kids.iter_mut() {
-            assert!(k.wait().unwrap().success(), "[{}] a concurrent load failed", env.label());
+            assert!(
+                k.wait().unwrap().success(),
+                "[{}] a concurrent load failed",
+                env.label()
+            );
         }
-        assert_eq!(layer_dirs(&env).len(), 3, "[{}] layers shared, not duplicated", env.label());
+        assert_eq!(
+            layer_dirs(&env).len(),
+            3,
+            "[{}] layers shared, not duplicated",
+            env.label()
+        );
         assert_eq!(link_count(&env), 3);
         let tmp: Vec<_> = std::fs::read_dir(env.root.join("tmp")).unwrap().collect();
         assert!(tmp.is_empty(), "staging left behind: {tmp:?}");

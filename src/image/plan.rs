@@ -88,8 +88,8 @@ impl ImagePlan {
 /// Parse a config and return it with its diff IDs, checking they are sha256 digests.
 pub fn parse_config(bytes: &[u8], digest: &Digest) -> Result<(ImageConfiguration, Vec<Digest>)> {
     // serde_json directly: its errors say which field is missing or where it broke.
-    let cfg: ImageConfiguration =
-        serde_json::from_slice(bytes).with_context(|| format!("malformed image config {digest}"))?;
+    let cfg: ImageConfiguration = serde_json::from_slice(bytes)
+        .with_context(|| format!("malformed image config {digest}"))?;
     let diff_ids = cfg
         .rootfs()
         .diff_ids()

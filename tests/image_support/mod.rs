@@ -37,7 +37,9 @@ pub fn layer_dirs(env: &Env) -> BTreeSet<String> {
 
 /// Number of links in `layers/l`.
 pub fn link_count(env: &Env) -> usize {
-    std::fs::read_dir(env.root.join("layers/l")).map(|rd| rd.count()).unwrap_or(0)
+    std::fs::read_dir(env.root.join("layers/l"))
+        .map(|rd| rd.count())
+        .unwrap_or(0)
 }
 
 /// `layers/<chain-hex>/diff` of an image's layer `i` (from inspect).
@@ -51,7 +53,9 @@ pub fn diff_dir(env: &Env, image: &str, i: usize) -> PathBuf {
 pub fn listing(root: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     fn walk(base: &Path, p: &Path, out: &mut BTreeSet<String>) {
-        let Ok(md) = std::fs::symlink_metadata(p) else { return };
+        let Ok(md) = std::fs::symlink_metadata(p) else {
+            return;
+        };
         let rel = p.strip_prefix(base).unwrap().display().to_string();
         let kind = if md.is_dir() {
             "d"
