@@ -236,3 +236,83 @@ fn concurrent_imports_share_layers() {
         env.ok(&["image", "inspect", "shared-a", "shared-b", "base"]);
     }
 }
+
+/// Mount an image's layers with kernel overlay (in a private mount namespace) and copy
+/// the merged view out, so whiteouts and opaque dirs are checked as overlay reads them.
+fn merged_copy(env: &Env, image: &str) -> std::path::PathBuf {
+    let v = inspect(env, image);
+    let mut lowers: Vec<String> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            env.root
+                .join("layers")
+                .join(&l["chain_id"].as_str().unwrap()[7..])
+                .join("diff")
+                .display()
+                .to_string()
+        })
+        .collect();
+    lowers.reverse();
+    let mnt = env.scratch(&format!("mnt-{image}"));
+    let out = env.scratch(&format!("merged-{image}"));
+    let script = format!(
+        "mount -t overlay overlay -o lowerdir={} {} && cp -a {}/. {}",
+        lowers.join(":"),
+        mnt.display(),
+        mnt.display(),
+        out.display()
+    );
+    let st = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .status()
+        .unwrap();
+    assert!(st.success(), "overlay mount of {image} failed");
+    out
+}
+
+#[test]
+fn whiteouts_and_opaque_dirs_hide_lower_content_under_overlay() {
+    let env = Env::root();
+    let expect: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixtures().join("images.json")).unwrap(),
+    )
+    .unwrap();
+    for image in ["whiteout", "whiteout-mixed"] {
+        load(&env, image, &[]);
+        let merged = merged_copy(&env, image);
+        let e = &expect["images"][image]["expect"];
+        for (path, content) in e["files"].as_object().unwrap() {
+            let got = std::fs::read_to_string(merged.join(&path[1..])).unwrap_or_default();
+            assert_eq!(got, content.as_str().unwrap(), "{image}: {path}");
+        }
+        for path in e["absent"].as_array().unwrap() {
+            let p = merged.join(&path.as_str().unwrap()[1..]);
+            assert!(
+                std::fs::symlink_metadata(&p).is_err(),
+                "{image}: {} should be hidden",
+                p.display()
+            );
+        }
+        for (dir, names) in e
+            .get("dir_listing")
+            .and_then(|d| d.as_object())
+            .into_iter()
+            .flatten()
+        {
+            let mut got: Vec<String> = std::fs::read_dir(merged.join(&dir[1..]))
+                .unwrap()
+                .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            got.sort();
+            let want: Vec<String> = names
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(got, want, "{image}: listing of {dir}");
+        }
+    }
+}
