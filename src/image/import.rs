@@ -257,14 +257,16 @@ fn unpack_all(
         }
     });
     let _ = multi.clear();
-    let mut out = Vec::new();
-    for r in results.into_inner().unwrap() {
-        match r {
-            Some(r) => out.push(r?),
-            None => bail!("import stopped after an error"),
-        }
+    // Report the error that stopped the import, not a job skipped because of it.
+    let results = results.into_inner().unwrap();
+    if results.iter().any(|r| matches!(r, Some(Err(_)))) {
+        let first = results.into_iter().flatten().find(|r| r.is_err());
+        return Err(first.expect("an error").unwrap_err());
     }
-    Ok(out)
+    results
+        .into_iter()
+        .map(|r| r.context("layer job did not run")?)
+        .collect()
 }
 
 fn bar_for(multi: &MultiProgress, job: &Job, size: u64) -> ProgressBar {
