@@ -67,7 +67,11 @@ pub fn fd_path(fd: &OwnedFd) -> PathBuf {
 impl Root {
     /// Open `dir` (a host path) as the boundary for later lookups.
     pub fn open(dir: &Path) -> Result<Root, Errno> {
-        let fd = nix::fcntl::open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+        let fd = nix::fcntl::open(
+            dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
         Ok(Root { fd })
     }
 
@@ -75,8 +79,17 @@ impl Root {
     /// `O_PATH` fd, following symlinks as if the root were `/`.
     pub fn resolve(&self, path: &Path) -> Result<OwnedFd, Errno> {
         let rel = relative(path);
-        let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
-        openat2(self.fd.as_raw_fd(), &rel, OFlag::O_PATH, libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS)
+        let rel = if rel.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            rel
+        };
+        openat2(
+            self.fd.as_raw_fd(),
+            &rel,
+            OFlag::O_PATH,
+            libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+        )
     }
 
     /// Resolve without following a symlink in the last component (for symlink checks).
@@ -101,7 +114,9 @@ impl Root {
             match self.resolve(&walked) {
                 Ok(fd) => cur = fd,
                 Err(Errno::ENOENT) => {
-                    let Component::Normal(name) = comp else { return Err(Errno::ENOENT) };
+                    let Component::Normal(name) = comp else {
+                        return Err(Errno::ENOENT);
+                    };
                     let name = Path::new(name);
                     match nix::sys::stat::mkdirat(&cur, name, Mode::from_bits_truncate(0o755)) {
                         // EEXIST: a dangling symlink (or a racing creator); re-resolving
@@ -137,7 +152,11 @@ impl Root {
         let pfd = self.resolve(parent)?;
         let target = nix::fcntl::readlinkat(&pfd, name)?;
         let target = PathBuf::from(target);
-        Ok(if target.is_absolute() { target } else { parent.join(target) })
+        Ok(if target.is_absolute() {
+            target
+        } else {
+            parent.join(target)
+        })
     }
 
     /// Make `path` exist as a regular file (empty, mode 0644) inside the root, its
@@ -153,8 +172,14 @@ impl Root {
         let parent = self.mkdir_all(rel.parent().unwrap_or(Path::new("")))?;
         // O_EXCL|O_NOFOLLOW: a dangling symlink in the last component is not followed
         // (that would create its target outside the root); it fails with EEXIST.
-        let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
-        match nix::fcntl::openat(&parent, Path::new(&name), flags, Mode::from_bits_truncate(0o644)) {
+        let flags =
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+        match nix::fcntl::openat(
+            &parent,
+            Path::new(&name),
+            flags,
+            Mode::from_bits_truncate(0o644),
+        ) {
             Ok(fd) => drop(fd),
             Err(Errno::EEXIST) => {
                 let target = self.symlink_target_in_root(&rel.clone())?;
@@ -201,8 +226,15 @@ mod tests {
         r.mkdir_all(Path::new("/abs/sub")).unwrap();
         r.mkdir_all(Path::new("/rel/sub")).unwrap();
         r.create_file(Path::new("/data/passwd-like")).unwrap();
-        assert!(std::fs::read_dir(&host).unwrap().next().is_none(), "created outside the root");
-        assert!(root.join(host.strip_prefix("/").unwrap()).join("sub").is_dir());
+        assert!(
+            std::fs::read_dir(&host).unwrap().next().is_none(),
+            "created outside the root"
+        );
+        assert!(
+            root.join(host.strip_prefix("/").unwrap())
+                .join("sub")
+                .is_dir()
+        );
         assert!(root.join("host/sub").is_dir());
         assert!(root.join("etc/passwd-like").is_file());
         assert!(!Path::new("/etc/passwd-like").exists());
