@@ -1,5 +1,27 @@
 //! The OCI engine: builder, processes and sync, user namespaces, rootfs and mounts,
 //! capabilities, seccomp, state. `minirun oci …` and `minirun run IMAGE` share it.
+pub mod console;
+pub mod container;
 pub mod error;
+pub mod exec;
+pub mod freezer;
+pub mod hooks;
+pub mod init;
+pub mod interim;
+pub mod log;
+pub mod namespaces;
+pub mod ops;
 pub mod rootfs;
 pub mod security;
+pub mod state;
+pub mod sync;
+
+/// The default config `minirun oci spec` writes.
+pub fn specgen_default(rootless: bool) -> oci_spec::runtime::Spec {
+    interim::default_spec(rootless)
+}
+
+/// What `minirun oci features` prints.
+pub fn features_default() -> serde_json::Value {
+    interim::features_json()
+}
