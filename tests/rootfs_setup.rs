@@ -556,3 +556,223 @@ fn rlimit_error_names_the_limit() {
     })
     .unwrap();
 }
+
+fn bind_mount(dst: &str, src: &str, opts: &str) -> Mount {
+    serde_json::from_value(serde_json::json!({
+        "destination": dst, "type": "bind", "source": src,
+        "options": opts.split(',').filter(|o| !o.is_empty()).collect::<Vec<_>>()
+    }))
+    .unwrap()
+}
+
+fn flags_of(p: &str) -> Result<nix::sys::statvfs::FsFlags, String> {
+    Ok(nix::sys::statvfs::statvfs(p)
+        .map_err(|e| format!("statvfs {p}: {e}"))?
+        .flags())
+}
+
+/// Bind options: ro (also over a source whose nosuid/nodev the kernel locks when
+/// rootless), nosuid/noexec, a file bind, a relative source, propagation; sysctls;
+/// readonly root; --no-pivot.
+fn bind_options(rootless: bool, no_pivot: bool) {
+    use nix::sys::statvfs::FsFlags;
+    let b = Bundle::new(rootless);
+    let (uid, gid) = if rootless {
+        common::test_user_ids()
+    } else {
+        (0, 0)
+    };
+    // The child mounts a nosuid,nodev tmpfs here (in its own mount namespace): the
+    // rootless user namespace then sees those flags locked, and a ro remount must keep them.
+    let locked = tempfile::Builder::new()
+        .prefix("minirun-locked-t")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(locked.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(b.path().join("vol")).unwrap();
+    std::fs::write(b.path().join("vol/hello"), "hi").unwrap();
+    std::fs::write(b.path().join("single"), "one file").unwrap();
+    std::process::Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:{gid}"))
+        .arg(b.path().join("vol"))
+        .status()
+        .unwrap();
+    std::process::Command::new("chmod")
+        .arg("-R")
+        .arg("a+rX")
+        .arg(b.path())
+        .status()
+        .unwrap();
+
+    let mut spec = default_spec(rootless);
+    let mut mounts = spec.mounts().clone().unwrap();
+    mounts.push(bind_mount(
+        "/locked",
+        locked.path().to_str().unwrap(),
+        "bind,ro",
+    ));
+    mounts.push(bind_mount(
+        "/vol",
+        "vol",
+        "rbind,nosuid,noexec,nodev,rprivate",
+    ));
+    mounts.push(bind_mount("/vol-ro", "vol", "bind,ro,relatime"));
+    mounts.push(bind_mount("/etc/single", "single", "bind,ro"));
+    mounts.push(
+        serde_json::from_value(serde_json::json!({
+            "destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m", "mode=1777"]
+        }))
+        .unwrap(),
+    );
+    spec.set_mounts(Some(mounts));
+    if !rootless {
+        let mut linux = spec.linux().clone().unwrap();
+        linux.set_sysctl(Some(
+            [("kernel.msgmax".to_string(), "4096".to_string())]
+                .into_iter()
+                .collect(),
+        ));
+        linux.set_rootfs_propagation(Some("rprivate".into()));
+        spec.set_linux(Some(linux));
+    }
+    let mut root = spec.root().clone().unwrap();
+    root.set_readonly(Some(true));
+    spec.set_root(Some(root));
+
+    let res = in_child(|w| {
+        unshare(CloneFlags::CLONE_NEWNS)?;
+        let private = nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE;
+        nix::mount::mount(None::<&str>, "/", None::<&str>, private, None::<&str>)
+            .map_err(|e| format!("{e}"))?;
+        let fl = nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV;
+        nix::mount::mount(
+            Some("tmpfs"),
+            locked.path(),
+            Some("tmpfs"),
+            fl,
+            Some("mode=755"),
+        )
+        .map_err(|e| format!("mount locked tmpfs: {e}"))?;
+        std::fs::write(locked.path().join("f"), "locked").map_err(|e| format!("{e}"))?;
+        if rootless {
+            become_rootless(NS)?;
+        } else {
+            unshare(NS | CloneFlags::CLONE_NEWNET)?;
+        }
+        fork_and_wait(w, || {
+            apply_container_settings(&spec)
+                .map_err(|e| format!("apply_container_settings: {e}"))?;
+            let rootfs = b.rootfs();
+            let ctx = RootfsCtx {
+                spec: &spec,
+                rootfs: &rootfs,
+                bundle: b.path(),
+                rootless,
+                no_pivot,
+            };
+            setup_rootfs(&ctx).map_err(|e| format!("setup_rootfs: {e}"))?;
+            let f = flags_of("/locked")?;
+            ensure!(
+                f.contains(FsFlags::ST_RDONLY | FsFlags::ST_NOSUID | FsFlags::ST_NODEV),
+                "/locked flags {f:?}"
+            );
+            ensure!(
+                std::fs::read_to_string("/locked/f").ok().as_deref() == Some("locked"),
+                "/locked content"
+            );
+            let f = flags_of("/vol")?;
+            ensure!(
+                f.contains(FsFlags::ST_NOSUID | FsFlags::ST_NOEXEC | FsFlags::ST_NODEV),
+                "/vol flags {f:?}"
+            );
+            ensure!(!f.contains(FsFlags::ST_RDONLY), "/vol is read-only");
+            std::fs::write("/vol/new", "x").map_err(|e| format!("write /vol/new: {e}"))?;
+            ensure!(
+                flags_of("/vol-ro")?.contains(FsFlags::ST_RDONLY),
+                "/vol-ro writable"
+            );
+            ensure!(
+                std::fs::read_to_string("/etc/single").ok().as_deref() == Some("one file"),
+                "file bind"
+            );
+            ensure!(
+                flags_of("/scratch")?.contains(FsFlags::ST_NOSUID),
+                "/scratch flags"
+            );
+            std::fs::write("/scratch/x", "x").map_err(|e| format!("write /scratch/x: {e}"))?;
+            let e = std::fs::write("/newfile", "x").expect_err("readonly root writable");
+            ensure!(errno_of(e) == libc::EROFS, "readonly root: not EROFS");
+            if !rootless {
+                let v = std::fs::read_to_string("/proc/sys/kernel/msgmax").unwrap_or_default();
+                ensure!(v.trim() == "4096", "sysctl kernel.msgmax = {v:?}");
+                let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+                let rootline = mi
+                    .lines()
+                    .find(|l| l.split(' ').nth(4) == Some("/"))
+                    .unwrap_or("");
+                ensure!(
+                    !rootline.contains("shared:") && !rootline.contains("master:"),
+                    "root not private: {rootline}"
+                );
+            }
+            check_container_view(rootless)
+        })
+    });
+    // Everything happened in the child's mount namespace: the host is untouched.
+    assert!(common::mounts_under(locked.path()).is_empty());
+    assert!(!locked.path().join("new").exists());
+    res.unwrap();
+    assert!(
+        b.path().join("vol/new").exists(),
+        "the rw bind did not reach the source"
+    );
+    assert!(
+        b.rootfs().join("etc/single").is_file(),
+        "file destination not created as a file"
+    );
+}
+
+#[test]
+fn bind_options_sysctls_readonly_root_as_root() {
+    bind_options(false, false);
+}
+
+#[test]
+fn bind_options_readonly_root_rootless() {
+    bind_options(true, false);
+}
+
+#[test]
+fn no_pivot_as_root() {
+    bind_options(false, true);
+}
+
+/// Errors name the stage, the operation and the container path.
+#[test]
+fn mount_errors_name_the_destination() {
+    let b = Bundle::new(false);
+    let mut spec = default_spec(false);
+    let mut mounts = spec.mounts().clone().unwrap();
+    mounts.push(bind_mount("/data", "does-not-exist", "bind"));
+    spec.set_mounts(Some(mounts));
+    in_child(|w| {
+        unshare(NS)?;
+        fork_and_wait(w, || {
+            let rootfs = b.rootfs();
+            let ctx = RootfsCtx {
+                spec: &spec,
+                rootfs: &rootfs,
+                bundle: b.path(),
+                rootless: false,
+                no_pivot: false,
+            };
+            let e = setup_rootfs(&ctx).expect_err("missing bind source must fail");
+            ensure!(e.stage == "mounts", "stage {}", e.stage);
+            ensure!(e.errno == Some(libc::ENOENT), "errno {:?}", e.errno);
+            ensure!(e.to_string().contains("does-not-exist"), "message: {e}");
+            Ok(())
+        })
+    })
+    .unwrap();
+}
