@@ -325,3 +325,30 @@ fn mount_failure_is_reported_with_stage_and_path() {
         );
     }
 }
+
+/// linux.devices: created with mknod as root, bound from the host rootless, nested
+/// paths included.
+#[test]
+fn config_devices_are_created() {
+    for env in Env::both() {
+        let dir = bundle(&env, "dev");
+        set_args(&dir, "stat -c '%F %t:%T %a' /dev/fuse /dev/net/tun");
+        edit(&dir, |v| {
+            v["linux"]["devices"] = json!([
+                {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438, "uid": 0, "gid": 0},
+                {"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200, "fileMode": 384, "uid": 0, "gid": 0}
+            ]);
+        });
+        let out = run_ok(&env, &dir, "d1");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines,
+            vec![
+                "character special file a:e5 666",
+                "character special file a:c8 600"
+            ],
+            "[{}]",
+            env.label()
+        );
+    }
+}

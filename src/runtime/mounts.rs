@@ -138,6 +138,12 @@ impl MountOptions {
                         .push(propagation_flags(p).expect("listed above"));
                     (MsFlags::empty(), MsFlags::empty())
                 }
+                "tmpcopyup" | "notmpcopyup" => {
+                    // podman adds tmpcopyup to --tmpfs mounts; copying the image's
+                    // content up is not implemented, the tmpfs starts empty.
+                    tracing::debug!("mount option {opt} ignored: the tmpfs starts empty");
+                    (MsFlags::empty(), MsFlags::empty())
+                }
                 // Recursive mount attributes and id-mapped mounts are not supported yet:
                 // dropping them silently would weaken the mount, so keep them as data and
                 // let the kernel refuse them loudly.

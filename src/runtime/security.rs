@@ -131,6 +131,12 @@ pub fn finalize_process(process: &Process) -> StageResult<()> {
     finalize_process_with_seccomp(process, seccomp.as_ref())
 }
 
+/// Make `finalize_process` load `seccomp` (for `exec`, which has no
+/// `apply_container_settings` call: pass the container's `linux.seccomp`).
+pub fn remember_seccomp(seccomp: Option<&LinuxSeccomp>) {
+    *SECCOMP.lock().unwrap_or_else(|e| e.into_inner()) = seccomp.cloned();
+}
+
 fn setgroups_denied() -> bool {
     std::fs::read_to_string("/proc/self/setgroups")
         .map(|s| s.trim() == "deny")
@@ -145,7 +151,8 @@ fn prctl(op: libc::c_int, arg: libc::c_ulong) -> Result<(), Errno> {
 /// `finalize_process` with an explicit seccomp config (for `exec`, which has no
 /// `apply_container_settings` call).
 ///
-/// Order: umask; seccomp here already when noNewPrivileges is off (loading a filter
+/// Order: rlimits (again: `exec`ed processes carry their own, and raising one needs
+/// CAP_SYS_RESOURCE, gone later); umask; seccomp here already when noNewPrivileges is off (loading a filter
 /// then needs CAP_SYS_ADMIN, which is gone after the switch); bounding set (needs
 /// CAP_SETPCAP); groups; setresgid/setresuid with PR_SET_KEEPCAPS; inheritable,
 /// effective, permitted, ambient; no_new_privs; seccomp last when noNewPrivileges is on.
@@ -153,6 +160,7 @@ pub fn finalize_process_with_seccomp(
     process: &Process,
     seccomp: Option<&LinuxSeccomp>,
 ) -> StageResult<()> {
+    apply_rlimits(process)?;
     let user = process.user();
     if let Some(mask) = user.umask() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
