@@ -776,3 +776,33 @@ fn mount_errors_name_the_destination() {
     })
     .unwrap();
 }
+
+/// Without noNewPrivileges the filter is loaded before the privileges are dropped
+/// (loading needs CAP_SYS_ADMIN then) and no_new_privs stays off.
+#[test]
+fn seccomp_without_no_new_privileges() {
+    let mut spec = default_spec(false);
+    let mut p = spec.process().clone().unwrap();
+    p.set_no_new_privileges(Some(false));
+    let mut u = p.user().clone();
+    u.set_uid(1000);
+    u.set_gid(1000);
+    p.set_user(u);
+    spec.set_process(Some(p.clone()));
+    in_child(|_| {
+        unshare(CloneFlags::CLONE_NEWUTS)?;
+        apply_container_settings(&spec).map_err(|e| format!("apply_container_settings: {e}"))?;
+        finalize_process(&p).map_err(|e| format!("finalize_process: {e}"))?;
+        ensure!(proc_status("NoNewPrivs") == "0", "no_new_privs set");
+        ensure!(proc_status("Seccomp") == "2", "no seccomp filter");
+        ensure!(nix::unistd::getuid().as_raw() == 1000, "uid");
+        // SAFETY: a raw syscall the filter must refuse.
+        let r = unsafe { libc::syscall(libc::SYS_keyctl, 0, 0, 0, 0, 0) };
+        ensure!(
+            r == -1 && nix::errno::Errno::last() == nix::errno::Errno::EPERM,
+            "keyctl not denied"
+        );
+        Ok(())
+    })
+    .unwrap();
+}

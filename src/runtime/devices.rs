@@ -80,10 +80,14 @@ fn err(op: &str, path: &Path, e: Errno) -> StageError {
 /// Create `dev` inside the root: mknod as real root, a bind of the host node rootless
 /// (or when mknod is refused, e.g. as root of a user namespace).
 pub fn create(root: &Root, dev: &Device, rootless: bool) -> StageResult<()> {
-    if !dev.path.is_absolute() || !dev.path.starts_with("/dev") {
+    let dotdot = dev
+        .path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir));
+    if !dev.path.is_absolute() || !dev.path.starts_with("/dev") || dotdot {
         return Err(StageError::msg(
             "devices",
-            format!("device {}: not under /dev", dev.path.display()),
+            format!("device {}: not a path under /dev", dev.path.display()),
         ));
     }
     let (parent, name) = root
