@@ -40,3 +40,16 @@ pub fn features_json() -> Value {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lists_seccomp_caps_and_mount_options() {
+        let f = super::features_json();
+        assert_eq!(f["linux"]["seccomp"]["enabled"], true);
+        let caps = f["linux"]["capabilities"].as_array().unwrap();
+        assert!(caps.iter().any(|c| c == "CAP_NET_RAW"));
+        let opts = f["mountOptions"].as_array().unwrap();
+        assert!(opts.iter().any(|o| o == "rbind") && opts.iter().any(|o| o == "nosuid"));
+    }
+}
