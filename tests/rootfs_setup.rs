@@ -1,84 +1,18 @@
-//! Library-level tests of the rootfs and process-security stages: each runs in a forked
-//! child in fresh namespaces (as root, and as the unprivileged test user inside its own
-//! user namespace), calls the stage functions directly and checks the result from inside.
+//! Library-level tests of the rootfs stage: each runs in a forked child in fresh
+//! namespaces (as root, and as the unprivileged test user inside its own user
+//! namespace), calls setup_rootfs directly and checks the result from inside.
 mod common;
+#[macro_use]
+mod rootfs_support;
 
 use minirun::runtime::rootfs::{RootfsCtx, setup_rootfs};
-use minirun::runtime::security::{apply_container_settings, finalize_process};
+use minirun::runtime::security::apply_container_settings;
 use minirun::runtime::specgen::default_spec;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{Mount, Spec};
-use std::io::Read;
-use std::os::fd::OwnedFd;
+use rootfs_support::*;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-type Check = Result<(), String>;
-
-macro_rules! ensure {
-    ($cond:expr, $($msg:tt)+) => {
-        if !$cond {
-            return Err(format!($($msg)+));
-        }
-    };
-}
-
-/// Run `f` in a forked child; its error text comes back through a pipe.
-fn in_child(f: impl FnOnce(&OwnedFd) -> Check) -> Check {
-    let (r, w) = nix::unistd::pipe().unwrap();
-    // SAFETY: the child only runs `f` and exits; glibc keeps malloc usable after fork.
-    match unsafe { nix::unistd::fork() }.unwrap() {
-        nix::unistd::ForkResult::Child => {
-            drop(r);
-            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&w)))
-                .unwrap_or_else(|_| Err("child panicked".into()));
-            let code = match res {
-                Ok(()) => 0,
-                Err(e) => {
-                    let _ = nix::unistd::write(&w, e.as_bytes());
-                    1
-                }
-            };
-            // SAFETY: leave without running the parent's atexit handlers or destructors.
-            unsafe { libc::_exit(code) }
-        }
-        nix::unistd::ForkResult::Parent { child } => {
-            drop(w);
-            let mut msg = String::new();
-            std::fs::File::from(r).read_to_string(&mut msg).unwrap();
-            let st = nix::sys::wait::waitpid(child, None).unwrap();
-            match st {
-                nix::sys::wait::WaitStatus::Exited(_, 0) if msg.is_empty() => Ok(()),
-                st => Err(format!("child {st:?}: {msg}")),
-            }
-        }
-    }
-}
-
-/// Fork again (after unsharing a pid namespace the grandchild is its pid 1) and pass the
-/// grandchild's verdict on.
-fn fork_and_wait(w: &OwnedFd, f: impl FnOnce() -> Check) -> Check {
-    // SAFETY: as in `in_child`.
-    match unsafe { nix::unistd::fork() }.map_err(|e| format!("fork: {e}"))? {
-        nix::unistd::ForkResult::Child => {
-            let code = match f() {
-                Ok(()) => 0,
-                Err(e) => {
-                    let _ = nix::unistd::write(w, e.as_bytes());
-                    1
-                }
-            };
-            // SAFETY: as in `in_child`.
-            unsafe { libc::_exit(code) }
-        }
-        nix::unistd::ForkResult::Parent { child } => match nix::sys::wait::waitpid(child, None) {
-            Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
-            // The grandchild wrote its reason to the pipe already.
-            Ok(_) => Err(String::new()),
-            Err(e) => Err(format!("waitpid: {e}")),
-        },
-    }
-}
 
 /// A private copy of the fixture rootfs (every test may scribble on it).
 struct Bundle {
@@ -118,10 +52,6 @@ impl Bundle {
     fn rootfs(&self) -> PathBuf {
         self.dir.path().join("rootfs")
     }
-}
-
-fn errno_of(e: std::io::Error) -> i32 {
-    e.raw_os_error().unwrap_or(0)
 }
 
 /// What every container must look like after setup_rootfs with the default spec.
@@ -200,33 +130,6 @@ fn check_container_view(rootless: bool) -> Check {
     );
     let _ = rootless;
     Ok(())
-}
-
-fn unshare(flags: CloneFlags) -> Check {
-    nix::sched::unshare(flags).map_err(|e| format!("unshare {flags:?}: {e}"))
-}
-
-/// Become the test user inside a new user namespace of its own (single id map), as
-/// rootless minirun runs.
-fn become_rootless(extra: CloneFlags) -> Check {
-    let (uid, gid) = common::test_user_ids();
-    nix::unistd::setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
-    nix::unistd::setresgid(gid.into(), gid.into(), gid.into())
-        .map_err(|e| format!("setresgid: {e}"))?;
-    nix::unistd::setresuid(uid.into(), uid.into(), uid.into())
-        .map_err(|e| format!("setresuid: {e}"))?;
-    // Changing uid away from root clears "dumpable", which makes /proc/self/* root's.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
-    unshare(CloneFlags::CLONE_NEWUSER | extra)?;
-    std::fs::write("/proc/self/setgroups", "deny").map_err(|e| format!("setgroups deny: {e}"))?;
-    std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))
-        .map_err(|e| format!("uid_map: {e}"))?;
-    std::fs::write("/proc/self/gid_map", format!("0 {gid} 1"))
-        .map_err(|e| format!("gid_map: {e}"))?;
-    nix::unistd::setresuid(0.into(), 0.into(), 0.into())
-        .map_err(|e| format!("setresuid 0: {e}"))?;
-    nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(|e| format!("setresgid 0: {e}"))
 }
 
 fn setup(spec: &Spec, b: &Bundle, rootless: bool) -> Check {
@@ -383,178 +286,6 @@ fn symlinked_dev_proc_and_destinations_as_root() {
 #[test]
 fn symlinked_dev_proc_and_destinations_rootless() {
     hostile_symlinks(true);
-}
-
-fn proc_status(key: &str) -> String {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}:")))
-        .unwrap_or("")
-        .trim()
-        .to_string()
-}
-
-fn cap_mask(caps: &[caps::Capability]) -> String {
-    format!("{:016x}", caps.iter().fold(0u64, |m, c| m | c.bitmask()))
-}
-
-/// finalize_process as root: user switch, groups, capabilities (CAP_NET_RAW gone),
-/// no_new_privs, rlimits, and the default seccomp profile denying keyctl, mount and new
-/// user namespaces.
-#[test]
-fn finalize_process_switches_user_and_drops_privileges() {
-    let mut spec = default_spec(false);
-    let mut p = spec.process().clone().unwrap();
-    let proc_json = serde_json::json!({
-        "user": {"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 63},
-        "cwd": "/",
-        "args": ["sh"],
-        "noNewPrivileges": true,
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}],
-        "capabilities": {
-            "bounding": ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN"],
-            "effective": ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
-            "permitted": ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
-            "inheritable": ["CAP_KILL"],
-            "ambient": ["CAP_KILL"]
-        }
-    });
-    p = serde_json::from_value(proc_json).unwrap_or(p);
-    spec.set_process(Some(p.clone()));
-    in_child(|_| {
-        unshare(CloneFlags::CLONE_NEWUTS)?;
-        apply_container_settings(&spec).map_err(|e| format!("apply_container_settings: {e}"))?;
-        finalize_process(&p).map_err(|e| format!("finalize_process: {e}"))?;
-        ensure!(
-            nix::unistd::getresuid().unwrap().effective.as_raw() == 1000,
-            "uid not 1000"
-        );
-        ensure!(
-            nix::unistd::getresgid().unwrap().saved.as_raw() == 1000,
-            "gid not 1000"
-        );
-        let groups: Vec<u32> = nix::unistd::getgroups()
-            .unwrap()
-            .iter()
-            .map(|g| g.as_raw())
-            .collect();
-        ensure!(groups == vec![10, 20], "groups {groups:?}");
-        use caps::Capability::*;
-        let eff = cap_mask(&[CAP_KILL, CAP_NET_BIND_SERVICE]);
-        ensure!(
-            proc_status("CapEff") == eff,
-            "CapEff {} != {eff}",
-            proc_status("CapEff")
-        );
-        ensure!(
-            proc_status("CapPrm") == eff,
-            "CapPrm {}",
-            proc_status("CapPrm")
-        );
-        let bnd = cap_mask(&[CAP_KILL, CAP_NET_BIND_SERVICE, CAP_CHOWN]);
-        ensure!(
-            proc_status("CapBnd") == bnd,
-            "CapBnd {}",
-            proc_status("CapBnd")
-        );
-        ensure!(
-            proc_status("CapAmb") == cap_mask(&[CAP_KILL]),
-            "CapAmb {}",
-            proc_status("CapAmb")
-        );
-        ensure!(
-            !caps::has_cap(None, caps::CapSet::Bounding, CAP_NET_RAW).unwrap(),
-            "CAP_NET_RAW kept"
-        );
-        ensure!(proc_status("NoNewPrivs") == "1", "no_new_privs not set");
-        ensure!(proc_status("Seccomp") == "2", "no seccomp filter");
-        let (soft, hard) =
-            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
-        ensure!((soft, hard) == (256, 512), "RLIMIT_NOFILE {soft}/{hard}");
-        ensure!(
-            nix::unistd::gethostname().unwrap() == "minirun",
-            "hostname not set"
-        );
-        let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-        ensure!(old.bits() == 0o077, "umask {:o}", old.bits());
-        // SAFETY: raw syscalls with integer arguments that the filter must refuse.
-        let r = unsafe { libc::syscall(libc::SYS_keyctl, 0, 0, 0, 0, 0) };
-        ensure!(
-            r == -1 && nix::errno::Errno::last() == nix::errno::Errno::EPERM,
-            "keyctl not denied"
-        );
-        let r = unsafe { libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER) };
-        ensure!(
-            r == -1 && nix::errno::Errno::last() == nix::errno::Errno::EPERM,
-            "unshare(NEWUSER) not denied"
-        );
-        let e = nix::mount::mount(
-            Some("none"),
-            "/tmp",
-            Some("tmpfs"),
-            nix::mount::MsFlags::empty(),
-            None::<&str>,
-        );
-        ensure!(
-            e == Err(nix::errno::Errno::EPERM),
-            "mount not denied: {e:?}"
-        );
-        // Still allowed: an ordinary unshare of a namespace the caps would refuse anyway.
-        ensure!(
-            std::fs::read_to_string("/proc/self/status").is_ok(),
-            "open denied"
-        );
-        Ok(())
-    })
-    .unwrap();
-}
-
-/// Rootless: the single mapped id stays 0, setgroups is denied (empty list skipped),
-/// and the bounding set is still reduced.
-#[test]
-fn finalize_process_rootless_single_id() {
-    let spec = default_spec(true);
-    let p = spec.process().clone().unwrap();
-    in_child(|_| {
-        become_rootless(CloneFlags::CLONE_NEWUTS)?;
-        apply_container_settings(&spec).map_err(|e| format!("apply_container_settings: {e}"))?;
-        finalize_process(&p).map_err(|e| format!("finalize_process: {e}"))?;
-        ensure!(nix::unistd::getuid().as_raw() == 0, "uid changed");
-        ensure!(
-            !caps::has_cap(None, caps::CapSet::Bounding, caps::Capability::CAP_NET_RAW).unwrap(),
-            "NET_RAW"
-        );
-        ensure!(proc_status("Seccomp") == "2", "no seccomp filter");
-        let (soft, _) =
-            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
-        ensure!(soft == 1024, "RLIMIT_NOFILE {soft}");
-        Ok(())
-    })
-    .unwrap();
-}
-
-/// An rlimit the caller may not raise fails naming the limit.
-#[test]
-fn rlimit_error_names_the_limit() {
-    let mut spec = default_spec(true);
-    let p: oci_spec::runtime::Process = serde_json::from_value(serde_json::json!({
-        "user": {"uid": 0, "gid": 0}, "cwd": "/",
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": u32::MAX, "soft": u32::MAX}]
-    }))
-    .unwrap();
-    spec.set_process(Some(p));
-    spec.set_hostname(None);
-    in_child(|_| {
-        become_rootless(CloneFlags::empty())?;
-        let e = apply_container_settings(&spec)
-            .expect_err("raising NOFILE above the hard limit must fail");
-        ensure!(
-            e.to_string().contains("RLIMIT_NOFILE"),
-            "error does not name the limit: {e}"
-        );
-        Ok(())
-    })
-    .unwrap();
 }
 
 fn bind_mount(dst: &str, src: &str, opts: &str) -> Mount {
@@ -773,36 +504,6 @@ fn mount_errors_name_the_destination() {
             ensure!(e.to_string().contains("does-not-exist"), "message: {e}");
             Ok(())
         })
-    })
-    .unwrap();
-}
-
-/// Without noNewPrivileges the filter is loaded before the privileges are dropped
-/// (loading needs CAP_SYS_ADMIN then) and no_new_privs stays off.
-#[test]
-fn seccomp_without_no_new_privileges() {
-    let mut spec = default_spec(false);
-    let mut p = spec.process().clone().unwrap();
-    p.set_no_new_privileges(Some(false));
-    let mut u = p.user().clone();
-    u.set_uid(1000);
-    u.set_gid(1000);
-    p.set_user(u);
-    spec.set_process(Some(p.clone()));
-    in_child(|_| {
-        unshare(CloneFlags::CLONE_NEWUTS)?;
-        apply_container_settings(&spec).map_err(|e| format!("apply_container_settings: {e}"))?;
-        finalize_process(&p).map_err(|e| format!("finalize_process: {e}"))?;
-        ensure!(proc_status("NoNewPrivs") == "0", "no_new_privs set");
-        ensure!(proc_status("Seccomp") == "2", "no seccomp filter");
-        ensure!(nix::unistd::getuid().as_raw() == 1000, "uid");
-        // SAFETY: a raw syscall the filter must refuse.
-        let r = unsafe { libc::syscall(libc::SYS_keyctl, 0, 0, 0, 0, 0) };
-        ensure!(
-            r == -1 && nix::errno::Errno::last() == nix::errno::Errno::EPERM,
-            "keyctl not denied"
-        );
-        Ok(())
     })
     .unwrap();
 }

@@ -1,6 +1,7 @@
 //! The OCI engine: builder, processes and sync, user namespaces, rootfs and mounts,
 //! capabilities, seccomp, state. `minirun oci …` and `minirun run IMAGE` share it.
 pub mod caps;
+pub mod cgroupfs;
 pub mod console;
 pub mod container;
 pub mod devices;
