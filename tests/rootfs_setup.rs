@@ -507,3 +507,51 @@ fn mount_errors_name_the_destination() {
     })
     .unwrap();
 }
+
+/// With process.terminal, /dev/console exists after setup_rootfs and bind_console puts
+/// the pty slave (of the container's devpts instance) there.
+#[test]
+fn console_is_the_pty_slave() {
+    for rootless in [false, true] {
+        let b = Bundle::new(rootless);
+        let mut spec = default_spec(rootless);
+        let mut p = spec.process().clone().unwrap();
+        p.set_terminal(Some(true));
+        spec.set_process(Some(p));
+        in_child(|w| {
+            if rootless {
+                become_rootless(NS)?;
+            } else {
+                unshare(NS | CloneFlags::CLONE_NEWNET)?;
+            }
+            fork_and_wait(w, || {
+                setup(&spec, &b, rootless)?;
+                ensure!(
+                    Path::new("/dev/console").is_file(),
+                    "/dev/console not prepared"
+                );
+                // SAFETY: plain pty syscalls on fds owned here.
+                let slave = unsafe {
+                    let m = libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+                    ensure!(m >= 0, "open /dev/ptmx failed");
+                    ensure!(libc::unlockpt(m) == 0, "unlockpt");
+                    libc::ioctl(m, libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY)
+                };
+                ensure!(slave >= 0, "no pty slave");
+                let fd =
+                    unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(slave) };
+                minirun::runtime::devices::bind_console(&fd)
+                    .map_err(|e| format!("bind_console: {e}"))?;
+                let m = std::fs::metadata("/dev/console").map_err(|e| format!("{e}"))?;
+                ensure!(m.file_type().is_char_device(), "/dev/console is not a tty");
+                ensure!(
+                    libc::major(m.rdev()) == 136,
+                    "/dev/console major {}",
+                    libc::major(m.rdev())
+                );
+                Ok(())
+            })
+        })
+        .unwrap_or_else(|e| panic!("rootless={rootless}: {e}"));
+    }
+}

@@ -169,3 +169,28 @@ pub fn create_symlinks(root: &Root) -> StageResult<()> {
         .map_err(|e| err("create", Path::new("/dev/shm"), e))?;
     Ok(())
 }
+
+/// An empty /dev/console for `bind_console` (created while the rootfs is still writable).
+pub fn create_console(root: &Root) -> StageResult<()> {
+    let p = Path::new("/dev/console");
+    root.create_file(p)
+        .map(drop)
+        .map_err(|e| err("create", p, e))
+}
+
+/// After `setup_rootfs`, with a terminal: bind the pty slave onto /dev/console (as runc
+/// does), so programs that open /dev/console reach the container's terminal.
+pub fn bind_console(slave: &impl std::os::fd::AsRawFd) -> StageResult<()> {
+    let p = Path::new("/dev/console");
+    let root = Root::open(Path::new("/")).map_err(|e| err("bind console on", p, e))?;
+    let target = root.resolve(p).map_err(|e| err("bind console on", p, e))?;
+    let src = PathBuf::from(format!("/proc/self/fd/{}", slave.as_raw_fd()));
+    nix::mount::mount(
+        Some(&src),
+        &fd_path(&target),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| err("bind console on", p, e))
+}

@@ -91,6 +91,15 @@ pub fn setup_rootfs(ctx: &RootfsCtx) -> StageResult<()> {
         devices::create(&root, d, ctx.rootless)?;
     }
     devices::create_symlinks(&root)?;
+    let terminal = ctx
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal {
+        devices::create_console(&root)?;
+    }
     drop(root);
 
     if ctx.no_pivot {
