@@ -153,7 +153,7 @@ impl ContainerBuilder {
         let store = Store::open(&self.state_root)?;
         let dir = store.create_dir(&self.id)?;
         let mut undo = Undo { dir: Some(dir.clone()), pid: None, freezer: None };
-        let _lock = store.lock(&self.id)?;
+        let lock = store.lock(&self.id)?;
         // The container's root (uid 0 in its user namespace) must reach exec.fifo.
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
         let bundle = std::fs::canonicalize(&self.bundle)
@@ -220,6 +220,8 @@ impl ContainerBuilder {
         let p1 = match unsafe { nix::unistd::fork() }.context("fork")? {
             ForkResult::Child => {
                 drop(parent);
+                // The flock lives on the open file: this copy must not keep it held.
+                drop(lock);
                 let e = match p1_main(&ctx, &plan, self.pre_rootfs.take(), &child) {
                     Ok(never) => match never {},
                     Err(e) => e,
@@ -244,6 +246,7 @@ impl ContainerBuilder {
             return Err(e);
         }
         let pid = undo.pid.expect("pid known after ready");
+        let _lock = lock;
         let (start_time, _) = super::state::proc_start(pid).ok_or_else(|| anyhow!("container process {pid} vanished"))?;
         let mut rec = Record {
             state: State {
@@ -444,10 +447,7 @@ fn p2_main(ctx: &StageCtx, chan: &Chan) -> StageResult<std::convert::Infallible>
         rootless: ctx.rootless,
         no_pivot: ctx.no_pivot,
     };
-    match super::rootfs::setup_rootfs(&rctx) {
-        Err(e) if e.op.contains("not implemented") => super::interim::minimal_rootfs(ctx.spec, ctx.rootfs, ctx.no_pivot)?,
-        r => r?,
-    }
+    super::rootfs::setup_rootfs(&rctx)?;
     let process = ctx.spec.process().as_ref().expect("checked by the caller");
     let cwd = process.cwd();
     if !cwd.is_absolute() {
@@ -458,6 +458,8 @@ fn p2_main(ctx: &StageCtx, chan: &Chan) -> StageResult<std::convert::Infallible>
     chan.stage_expect("pid_ack")?;
     if ctx.terminal {
         let master = console::open_pty_as_stdio()?;
+        // Programs that open /dev/console reach the container's terminal (runc does this).
+        super::devices::bind_console(&std::io::stdin())?;
         chan.stage_send(&Msg::Pty, Some(master.as_raw_fd()))?;
     }
     chan.stage_send(&Msg::Ready, None)?;

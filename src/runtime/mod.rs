@@ -12,7 +12,6 @@ pub mod freezer;
 pub mod hooks;
 pub mod init;
 pub mod inroot;
-pub mod interim;
 pub mod log;
 pub mod mounts;
 pub mod namespaces;

@@ -82,27 +82,30 @@ enum Verb {
     Features,
 }
 
-/// `minirun oci …`: parse the rest as runc's command line. A `--root DIR` given to
-/// `minirun` itself (or MINIRUN_ROOT) puts the state under DIR/run/oci.
-pub fn main_oci(a: OciArgs) -> i32 {
+/// `minirun oci …`: everything after `oci` on the raw command line is runc's command
+/// line (clap's global `--root`/`--debug` of `minirun` would otherwise swallow runc's
+/// own). A `--root DIR` given before `oci` (or MINIRUN_ROOT) puts the state under
+/// DIR/run/oci, next to the high-level containers.
+pub fn main_oci(_a: OciArgs) -> i32 {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let at = args.iter().skip(1).position(|a| a == "oci").map(|i| i + 1).unwrap_or(0);
+    let rest = &args[at + 1..];
     let mut argv = vec![OsString::from("minirun-oci")];
-    if !a.rest.iter().any(|s| s == "--root" || s.to_string_lossy().starts_with("--root=")) {
-        if let Some(r) = outer_root() {
+    if !rest.iter().any(|s| s == "--root" || s.to_string_lossy().starts_with("--root=")) {
+        if let Some(r) = outer_root(&args[..at]) {
             if let Ok(p) = crate::paths::Paths::resolve(Some(&r), false) {
                 argv.push("--root".into());
                 argv.push(p.oci_state().into());
             }
         }
     }
-    argv.extend(a.rest);
+    argv.extend(rest.iter().cloned());
     main_from_args(argv)
 }
 
 /// `--root` given before `oci` on minirun's own command line.
-fn outer_root() -> Option<PathBuf> {
-    let args: Vec<OsString> = std::env::args_os().collect();
-    let stop = args.iter().position(|a| a == "oci").unwrap_or(args.len());
-    let mut it = args[..stop].iter();
+fn outer_root(before: &[OsString]) -> Option<PathBuf> {
+    let mut it = before.iter();
     while let Some(a) = it.next() {
         let s = a.to_string_lossy();
         if s == "--root" {
