@@ -152,22 +152,47 @@ impl ContainerBuilder {
         let rootless = crate::idmap::is_rootless();
         let store = Store::open(&self.state_root)?;
         let dir = store.create_dir(&self.id)?;
-        let mut undo = Undo { dir: Some(dir.clone()), pid: None, freezer: None };
+        let mut undo = Undo {
+            dir: Some(dir.clone()),
+            pid: None,
+            freezer: None,
+        };
         let lock = store.lock(&self.id)?;
         // The container's root (uid 0 in its user namespace) must reach exec.fifo.
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
         let bundle = std::fs::canonicalize(&self.bundle)
             .with_context(|| format!("bundle {} does not exist", self.bundle.display()))?;
-        let root_path = self.spec.root().as_ref().map(|r| r.path().clone()).context("the config has no root.path")?;
-        let rootfs = std::fs::canonicalize(bundle.join(&root_path))
-            .with_context(|| format!("rootfs {} does not exist", bundle.join(&root_path).display()))?;
-        let process = self.spec.process().clone().context("the config has no process")?;
+        let root_path = self
+            .spec
+            .root()
+            .as_ref()
+            .map(|r| r.path().clone())
+            .context("the config has no root.path")?;
+        let rootfs = std::fs::canonicalize(bundle.join(&root_path)).with_context(|| {
+            format!(
+                "rootfs {} does not exist",
+                bundle.join(&root_path).display()
+            )
+        })?;
+        let process = self
+            .spec
+            .process()
+            .clone()
+            .context("the config has no process")?;
         let terminal = process.terminal() == Some(true);
         if terminal && self.console_socket.is_none() {
-            bail!("process.terminal is true but no --console-socket was given: pass one, or set \"terminal\": false in config.json");
+            bail!(
+                "process.terminal is true but no --console-socket was given: pass one, or set \"terminal\": false in config.json"
+            );
         }
         let plan = namespaces::plan(&self.spec, rootless)?;
-        if self.spec.linux().as_ref().and_then(|l| l.resources().as_ref()).is_some() {
+        if self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .is_some()
+        {
             super::log::debug("linux.resources is accepted but not applied (cgroups come later)");
         }
         let fifo = store.fifo(&self.id);
@@ -175,7 +200,9 @@ impl ContainerBuilder {
             nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
                 .with_context(|| format!("mkfifo {}", fifo.display()))?;
             if let Some(m) = &plan.userns {
-                let host = |r: &[crate::idmap::IdRange]| r.iter().find(|r| r.container == 0).map(|r| r.host);
+                let host = |r: &[crate::idmap::IdRange]| {
+                    r.iter().find(|r| r.container == 0).map(|r| r.host)
+                };
                 if let (Some(u), Some(g)) = (host(&m.uids), host(&m.gids)) {
                     std::os::unix::fs::chown(&fifo, Some(u), Some(g))
                         .with_context(|| format!("chown {}", fifo.display()))?;
@@ -184,10 +211,12 @@ impl ContainerBuilder {
         }
         let dirfd: OwnedFd = nix::fcntl::open(
             &dir,
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
-                .with_context(|| format!("opening {}", dir.display()))?;
+        .with_context(|| format!("opening {}", dir.display()))?;
         let fz = freezer::plan(&self.id, rootless);
         if let Some(f) = &fz {
             freezer::create(f)?;
@@ -247,7 +276,8 @@ impl ContainerBuilder {
         }
         let pid = undo.pid.expect("pid known after ready");
         let _lock = lock;
-        let (start_time, _) = super::state::proc_start(pid).ok_or_else(|| anyhow!("container process {pid} vanished"))?;
+        let (start_time, _) = super::state::proc_start(pid)
+            .ok_or_else(|| anyhow!("container process {pid} vanished"))?;
         let mut rec = Record {
             state: State {
                 oci_version: super::state::OCI_VERSION.into(),
@@ -260,7 +290,13 @@ impl ContainerBuilder {
                 annotations: self.spec.annotations().clone().filter(|a| !a.is_empty()),
                 owner: String::new(),
             },
-            minirun: Private { start_time, config: self.spec.clone(), rootless, no_pivot: self.no_pivot, freezer: fz.clone() },
+            minirun: Private {
+                start_time,
+                config: self.spec.clone(),
+                rootless,
+                no_pivot: self.no_pivot,
+                freezer: fz.clone(),
+            },
         };
         store.save(&rec)?;
         let state_json = serde_json::to_string(&rec.state)?;
@@ -268,10 +304,21 @@ impl ContainerBuilder {
         #[allow(deprecated)]
         hooks::run_all("prestart", h.prestart().as_ref(), &state_json)?;
         hooks::run_all("createRuntime", h.create_runtime().as_ref(), &state_json)?;
-        hooks::run_all("createContainer", h.create_container().as_ref(), &state_json)?;
+        hooks::run_all(
+            "createContainer",
+            h.create_container().as_ref(),
+            &state_json,
+        )?;
         rec.state.status = Status::Running;
         let running_json = serde_json::to_string(&rec.state)?;
-        parent.send(&Msg::Continue { state: running_json.clone() }, None).context("sync: sending continue")?;
+        parent
+            .send(
+                &Msg::Continue {
+                    state: running_json.clone(),
+                },
+                None,
+            )
+            .context("sync: sending continue")?;
         if mode == Mode::Create {
             write_pid_file(self.pid_file.as_deref(), pid)?;
             undo.dir = None;
@@ -298,7 +345,11 @@ impl ContainerBuilder {
         let _ = forwarded().thread_unblock();
         undo.pid = None;
         rec.state.status = Status::Stopped;
-        if let Err(e) = hooks::run_all("poststop", h.poststop().as_ref(), &serde_json::to_string(&rec.state)?) {
+        if let Err(e) = hooks::run_all(
+            "poststop",
+            h.poststop().as_ref(),
+            &serde_json::to_string(&rec.state)?,
+        ) {
             super::log::warn(&format!("{e:#}"));
         }
         Ok(code)
@@ -306,26 +357,42 @@ impl ContainerBuilder {
 
     /// P0's side of the sync protocol until Ready.
     fn talk(&self, chan: &Chan, p1: Pid, plan: &Plan, undo: &mut Undo) -> Result<()> {
-        let terminal = self.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        let terminal = self
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
         let mut seq = Sequence::new(plan.userns.is_some(), terminal);
         while !seq.done() {
-            let Some((m, fd)) = chan.recv().context("sync: receiving from the container setup")? else {
+            let Some((m, fd)) = chan
+                .recv()
+                .context("sync: receiving from the container setup")?
+            else {
                 bail!("the container setup process exited without a message");
             };
             seq.accept(&m).map_err(|e| anyhow!(e))?;
             match m {
                 Msg::UsernsReady => {
-                    crate::idmap::write_maps(p1.as_raw(), plan.userns.as_ref().expect("userns planned"))?;
-                    chan.send(&Msg::MapsWritten, None).context("sync: sending maps_written")?;
+                    crate::idmap::write_maps(
+                        p1.as_raw(),
+                        plan.userns.as_ref().expect("userns planned"),
+                    )?;
+                    chan.send(&Msg::MapsWritten, None)
+                        .context("sync: sending maps_written")?;
                 }
                 Msg::Pid { pid } => {
                     undo.pid = Some(pid);
                     let _ = waitpid(p1, None);
-                    chan.send(&Msg::PidAck, None).context("sync: sending pid_ack")?;
+                    chan.send(&Msg::PidAck, None)
+                        .context("sync: sending pid_ack")?;
                 }
                 Msg::Pty => {
                     let fd = fd.context("sync: pty message without a file descriptor")?;
-                    let sock = self.console_socket.as_deref().expect("checked with terminal");
+                    let sock = self
+                        .console_socket
+                        .as_deref()
+                        .expect("checked with terminal");
                     console::send_to_socket(sock, fd.as_raw_fd())?;
                 }
                 Msg::Error { error } => return Err(anyhow::Error::new(error)),
@@ -339,7 +406,11 @@ impl ContainerBuilder {
 /// Write a pid file atomically, without a trailing newline (runc, crun).
 pub fn write_pid_file(p: Option<&Path>, pid: i32) -> Result<()> {
     if let Some(p) = p {
-        let p = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) };
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir()?.join(p)
+        };
         crate::fsutil::atomic_write(&p, pid.to_string().as_bytes())
             .with_context(|| format!("writing pid file {}", p.display()))?;
     }
@@ -388,7 +459,12 @@ fn name_process(name: &std::ffi::CStr) {
 }
 
 /// P1: namespaces, pre-rootfs hook, fork of the container process.
-fn p1_main(ctx: &StageCtx, plan: &Plan, pre: Option<PreRootfs>, chan: &Chan) -> StageResult<std::convert::Infallible> {
+fn p1_main(
+    ctx: &StageCtx,
+    plan: &Plan,
+    pre: Option<PreRootfs>,
+    chan: &Chan,
+) -> StageResult<std::convert::Infallible> {
     name_process(c"minirun:setup");
     namespaces::join_all(&plan.join)?;
     if plan.userns.is_some() {
@@ -405,8 +481,14 @@ fn p1_main(ctx: &StageCtx, plan: &Plan, pre: Option<PreRootfs>, chan: &Chan) -> 
     }
     if rest.contains(CloneFlags::CLONE_NEWNS) {
         // Nothing mounted from here on may propagate back to the host.
-        nix::mount::mount(None::<&str>, "/", None::<&str>, nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_SLAVE, None::<&str>)
-            .map_err(|e| StageError::errno("mounts", "make rslave", "/", e))?;
+        nix::mount::mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_SLAVE,
+            None::<&str>,
+        )
+        .map_err(|e| StageError::errno("mounts", "make rslave", "/", e))?;
     }
     if let Some(f) = pre {
         f(ctx.rootfs)?;
@@ -418,7 +500,11 @@ fn p1_main(ctx: &StageCtx, plan: &Plan, pre: Option<PreRootfs>, chan: &Chan) -> 
                 Ok(never) => match never {},
                 Err(e) => e,
             };
-            let code = if e.stage == "exec" { init::exec_exit_code(&e) } else { 1 };
+            let code = if e.stage == "exec" {
+                init::exec_exit_code(&e)
+            } else {
+                1
+            };
             if chan.send(&Msg::Error { error: e.clone() }, None).is_err() {
                 // The caller is gone (create returned): say it on the container's stderr.
                 eprintln!("minirun-oci: {e}");
@@ -427,7 +513,12 @@ fn p1_main(ctx: &StageCtx, plan: &Plan, pre: Option<PreRootfs>, chan: &Chan) -> 
             unsafe { libc::_exit(code) }
         }
         Ok(ForkResult::Parent { child }) => {
-            chan.stage_send(&Msg::Pid { pid: child.as_raw() }, None)?;
+            chan.stage_send(
+                &Msg::Pid {
+                    pid: child.as_raw(),
+                },
+                None,
+            )?;
             // SAFETY: as above.
             unsafe { libc::_exit(0) }
         }
@@ -451,10 +542,14 @@ fn p2_main(ctx: &StageCtx, chan: &Chan) -> StageResult<std::convert::Infallible>
     let process = ctx.spec.process().as_ref().expect("checked by the caller");
     let cwd = process.cwd();
     if !cwd.is_absolute() {
-        return Err(StageError::msg("process", format!("process.cwd {} is not absolute", cwd.display())));
+        return Err(StageError::msg(
+            "process",
+            format!("process.cwd {} is not absolute", cwd.display()),
+        ));
     }
     // After pivot_root (or chroot) the rootfs is `/`: a cwd cannot leave it.
-    nix::unistd::chdir(cwd).map_err(|e| StageError::errno("process", "chdir to cwd", cwd.display().to_string(), e))?;
+    nix::unistd::chdir(cwd)
+        .map_err(|e| StageError::errno("process", "chdir to cwd", cwd.display().to_string(), e))?;
     chan.stage_expect("pid_ack")?;
     if ctx.terminal {
         let master = console::open_pty_as_stdio()?;
@@ -463,7 +558,9 @@ fn p2_main(ctx: &StageCtx, chan: &Chan) -> StageResult<std::convert::Infallible>
         chan.stage_send(&Msg::Pty, Some(master.as_raw_fd()))?;
     }
     chan.stage_send(&Msg::Ready, None)?;
-    let Msg::Continue { state } = chan.stage_expect("continue")? else { unreachable!() };
+    let Msg::Continue { state } = chan.stage_expect("continue")? else {
+        unreachable!()
+    };
     if ctx.create {
         // Blocks until `start` opens the fifo for reading.
         let fd = nix::fcntl::openat(
@@ -476,7 +573,12 @@ fn p2_main(ctx: &StageCtx, chan: &Chan) -> StageResult<std::convert::Infallible>
         let _ = nix::unistd::write(&fd, b"0");
         drop(fd);
     }
-    if let Some(h) = ctx.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
+    if let Some(h) = ctx
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+    {
         hooks::run_all("startContainer", Some(h), &state)
             .map_err(|e| StageError::msg("hooks", format!("{e:#}")))?;
     }

@@ -1,5 +1,5 @@
 //! Pause/resume through the cgroup v1 freezer. Only as real root with a writable
-//! `/sys/fs/cgroup/freezer`: the container is put in `freezer/minirun/<id>` at create.
+//! `/sys/fs/cgroup/freezer`: the container is put in `freezer/minirun/<id>-<random>` at create.
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
@@ -10,12 +10,20 @@ pub fn plan(id: &str, rootless: bool) -> Option<PathBuf> {
     if rootless || !Path::new(FREEZER).join("cgroup.procs").exists() {
         return None;
     }
-    Some(Path::new(FREEZER).join("minirun").join(id))
+    // A random suffix: two state roots (tests, podman and containerd) may reuse an id.
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).ok()?;
+    Some(
+        Path::new(FREEZER)
+            .join("minirun")
+            .join(format!("{id}-{}", hex::encode(b))),
+    )
 }
 
 /// Create the cgroup directory.
 pub fn create(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating freezer cgroup {}", dir.display()))
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating freezer cgroup {}", dir.display()))
 }
 
 /// Move process `pid` (0 = the caller) into `dir`.
@@ -30,7 +38,9 @@ pub fn current() -> Option<PathBuf> {
     s.lines().find_map(|l| {
         let mut it = l.splitn(3, ':');
         let (_, ctrl, path) = (it.next()?, it.next()?, it.next()?);
-        ctrl.split(',').any(|c| c == "freezer").then(|| Path::new(FREEZER).join(path.trim_start_matches('/')))
+        ctrl.split(',')
+            .any(|c| c == "freezer")
+            .then(|| Path::new(FREEZER).join(path.trim_start_matches('/')))
     })
 }
 
@@ -45,7 +55,9 @@ pub fn pids(dir: &Path) -> Vec<i32> {
 
 /// True when the cgroup is frozen.
 pub fn is_frozen(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("freezer.state")).map(|s| s.trim() == "FROZEN").unwrap_or(false)
+    std::fs::read_to_string(dir.join("freezer.state"))
+        .map(|s| s.trim() == "FROZEN")
+        .unwrap_or(false)
 }
 
 /// Write FROZEN or THAWED and wait until the kernel reports it.
@@ -59,7 +71,8 @@ pub fn set(dir: Option<&Path>, frozen: bool) -> Result<()> {
     let p = dir.join("freezer.state");
     for _ in 0..1000 {
         std::fs::write(&p, want).with_context(|| format!("writing {want} to {}", p.display()))?;
-        let now = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        let now =
+            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
         if now.trim() == want {
             return Ok(());
         }

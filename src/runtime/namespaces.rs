@@ -33,7 +33,11 @@ pub struct Plan {
 fn ranges(v: Option<&Vec<LinuxIdMapping>>) -> Vec<IdRange> {
     v.into_iter()
         .flatten()
-        .map(|m| IdRange { container: m.container_id(), host: m.host_id(), size: m.size() })
+        .map(|m| IdRange {
+            container: m.container_id(),
+            host: m.host_id(),
+            size: m.size(),
+        })
         .collect()
 }
 
@@ -43,7 +47,11 @@ pub fn plan(spec: &Spec, rootless: bool) -> Result<Plan> {
     let mut unshare = CloneFlags::empty();
     let mut userns = None;
     let linux = spec.linux().as_ref();
-    for ns in linux.and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
+    for ns in linux
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let Some((flag, name)) = flag_and_name(ns.typ()) else {
             bail!("namespace type {:?} is not supported", ns.typ());
         };
@@ -63,7 +71,9 @@ pub fn plan(spec: &Spec, rootless: bool) -> Result<Plan> {
                         single_id_reason: None,
                     };
                     if m.uids.is_empty() || m.gids.is_empty() {
-                        bail!("the config asks for a user namespace but has no linux.uidMappings/gidMappings: add them (minirun oci spec --rootless writes them)");
+                        bail!(
+                            "the config asks for a user namespace but has no linux.uidMappings/gidMappings: add them (minirun oci spec --rootless writes them)"
+                        );
                     }
                     userns = Some(m);
                 }
@@ -72,10 +82,20 @@ pub fn plan(spec: &Spec, rootless: bool) -> Result<Plan> {
     }
     // Joining a user namespace must come first: it gives the rights to join the rest.
     join.sort_by_key(|(f, _, _)| *f != CloneFlags::CLONE_NEWUSER);
-    if rootless && userns.is_none() && !crate::idmap::in_user_namespace() && !join.iter().any(|j| j.0 == CloneFlags::CLONE_NEWUSER) {
-        bail!("running rootless needs a user namespace in the config: use a config from `minirun oci spec --rootless`");
+    if rootless
+        && userns.is_none()
+        && !crate::idmap::in_user_namespace()
+        && !join.iter().any(|j| j.0 == CloneFlags::CLONE_NEWUSER)
+    {
+        bail!(
+            "running rootless needs a user namespace in the config: use a config from `minirun oci spec --rootless`"
+        );
     }
-    Ok(Plan { join, unshare, userns })
+    Ok(Plan {
+        join,
+        unshare,
+        userns,
+    })
 }
 
 /// Inode identity of a namespace file, to skip joining the one we are already in.
@@ -89,7 +109,8 @@ pub fn same_ns(a: &str, b: &str) -> bool {
 /// In a stage: setns into every planned namespace, in order.
 pub fn join_all(join: &[(CloneFlags, OwnedFd, String)]) -> StageResult<()> {
     for (flag, fd, path) in join {
-        nix::sched::setns(fd, *flag).map_err(|e| StageError::errno("namespaces", "setns", path.clone(), e))?;
+        nix::sched::setns(fd, *flag)
+            .map_err(|e| StageError::errno("namespaces", "setns", path.clone(), e))?;
     }
     Ok(())
 }

@@ -2,6 +2,9 @@
 use anyhow::Result;
 
 pub fn run() -> Result<i32> {
-    println!("{}", serde_json::to_string_pretty(&crate::runtime::features_default())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&crate::runtime::features_default())?
+    );
     Ok(0)
 }

@@ -13,8 +13,15 @@ pub struct Args {
     signal: String,
 }
 
-/// A signal by number, or by name with or without the SIG prefix.
-pub fn parse_signal(s: &str) -> Result<Signal> {
+/// A signal by number, or by name with or without the SIG prefix; 0 (None) only checks.
+pub fn parse_signal(s: &str) -> Result<Option<Signal>> {
+    if s == "0" {
+        return Ok(None);
+    }
+    Ok(Some(parse_named(s)?))
+}
+
+fn parse_named(s: &str) -> Result<Signal> {
     if let Ok(n) = s.parse::<i32>() {
         return match Signal::try_from(n) {
             Ok(sig) => Ok(sig),
@@ -22,7 +29,11 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         };
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     match name.parse::<Signal>() {
         Ok(sig) => Ok(sig),
         Err(_) => bail!("unknown signal {s:?}: use a name (TERM, SIGKILL) or a number"),
@@ -41,9 +52,10 @@ mod tests {
     fn signals() {
         use super::parse_signal;
         use nix::sys::signal::Signal;
-        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("TERM").unwrap(), Signal::SIGTERM);
-        assert_eq!(parse_signal("sigusr1").unwrap(), Signal::SIGUSR1);
+        assert_eq!(parse_signal("9").unwrap(), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("0").unwrap(), None);
+        assert_eq!(parse_signal("TERM").unwrap(), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("sigusr1").unwrap(), Some(Signal::SIGUSR1));
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("99").is_err());
     }

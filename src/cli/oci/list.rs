@@ -12,7 +12,11 @@ pub struct Args {
 }
 
 pub fn run(root: &Path, a: Args) -> Result<i32> {
-    let all = if root.exists() { crate::runtime::ops::list(root)? } else { Vec::new() };
+    let all = if root.exists() {
+        crate::runtime::ops::list(root)?
+    } else {
+        Vec::new()
+    };
     if a.quiet {
         for s in &all {
             println!("{}", s.id);
@@ -20,9 +24,20 @@ pub fn run(root: &Path, a: Args) -> Result<i32> {
     } else if a.format == "json" {
         println!("{}", serde_json::to_string(&all)?);
     } else {
-        println!("{:<20} {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+        println!(
+            "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER",
+            "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+        );
         for s in &all {
-            println!("{:<20} {:<8} {:<10} {:<40} {:<32} {}", s.id, s.pid, s.status, s.bundle.display(), s.created, s.owner);
+            println!(
+                "{:<20} {:<8} {:<10} {:<40} {:<32} {}",
+                s.id,
+                s.pid,
+                s.status,
+                s.bundle.display(),
+                s.created,
+                s.owner
+            );
         }
     }
     Ok(0)
