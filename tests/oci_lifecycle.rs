@@ -305,21 +305,21 @@ fn exec_into_a_running_container() {
 #[test]
 fn default_root_dir_is_created_private() {
     let env = Env::rootless();
-    let out = env
-        .raw_command(&std::path::PathBuf::from(format!(
-            "/var/tmp/minirun-testbin-{}/minirun-oci",
-            std::process::id()
-        )))
-        .arg("list")
-        .output();
-    // The shared binary exists once another test in this file made a command.
-    if let Ok(o) = out {
-        if o.status.success() {
-            let d = env.xdg_runtime.join("minirun-oci");
-            let md = std::fs::metadata(&d).unwrap();
-            use std::os::unix::fs::{MetadataExt, PermissionsExt};
-            assert_eq!(md.uid(), env.uid);
-            assert_eq!(md.permissions().mode() & 0o777, 0o700);
-        }
-    }
+    // Makes the shared copy of the binary (and its minirun-oci symlink) exist.
+    env.ok(&["oci", "list"]);
+    let bin = std::path::PathBuf::from(format!(
+        "/var/tmp/minirun-testbin-{}/minirun-oci",
+        std::process::id()
+    ));
+    let o = env
+        .raw_command(&bin)
+        .args(["state", "nope"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
+    let d = env.xdg_runtime.join("minirun-oci");
+    let md = std::fs::metadata(&d).unwrap();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert_eq!(md.uid(), env.uid);
+    assert_eq!(md.permissions().mode() & 0o777, 0o700);
 }

@@ -98,10 +98,10 @@ pub fn state(env: &Env, id: &str) -> Value {
 /// Wait (bounded by a count, not a clock) until `path` has content.
 pub fn wait_file(path: &Path) -> String {
     for _ in 0..2000 {
-        if let Ok(s) = std::fs::read_to_string(path) {
-            if !s.is_empty() {
-                return s;
-            }
+        if let Ok(s) = std::fs::read_to_string(path)
+            && !s.is_empty()
+        {
+            return s;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }

@@ -99,13 +99,11 @@ pub fn main_oci(_a: OciArgs) -> i32 {
     if !rest
         .iter()
         .any(|s| s == "--root" || s.to_string_lossy().starts_with("--root="))
+        && let Some(r) = outer_root(&args[..at])
+        && let Ok(p) = crate::paths::Paths::resolve(Some(&r), false)
     {
-        if let Some(r) = outer_root(&args[..at]) {
-            if let Ok(p) = crate::paths::Paths::resolve(Some(&r), false) {
-                argv.push("--root".into());
-                argv.push(p.oci_state().into());
-            }
-        }
+        argv.push("--root".into());
+        argv.push(p.oci_state().into());
     }
     argv.extend(rest.iter().cloned());
     main_from_args(argv)
