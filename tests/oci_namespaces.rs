@@ -273,3 +273,34 @@ fn pause_and_resume() {
         assert_eq!(left, 0, "freezer cgroup left behind");
     }
 }
+
+#[test]
+fn user_namespace_with_several_ranges() {
+    for env in Env::both() {
+        let dir = bundle(&env, "b");
+        let (u, g) = if env.rootless {
+            (env.uid, env.gid)
+        } else {
+            (200000, 200000)
+        };
+        edit(&dir, |v| {
+            v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": u, "size": 1}, {"containerID": 1, "hostID": 100000, "size": 65536}]);
+            v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": g, "size": 1}, {"containerID": 1, "hostID": 100000, "size": 65536}]);
+            let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+            if !ns.iter().any(|n| n["type"] == "user") {
+                ns.push(json!({"type": "user"}));
+            }
+        });
+        set_args(&dir, "cat /proc/self/uid_map /proc/self/gid_map");
+        let (code, out, err) =
+            text(&env.run(&["oci", "run", "--bundle", dir.to_str().unwrap(), "u1"]));
+        assert_eq!(code, 0, "[{}] {err}", env.label());
+        let rows: Vec<Vec<&str>> = out
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(rows.len(), 4, "[{}] {out}", env.label());
+        assert_eq!(rows[0], ["0", &u.to_string(), "1"]);
+        assert_eq!(rows[1], ["1", "100000", "65536"]);
+    }
+}
