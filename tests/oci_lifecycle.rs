@@ -11,6 +11,7 @@ use serde_json::json;
 #[test]
 fn create_start_state_kill_delete() {
     for env in Env::both() {
+        let _sweep = Sweep(&env);
         let dir = bundle(&env, "b");
         set_args(&dir, "echo started > /started; exec sleep 1000");
         let pidf = dir.join("pid");
@@ -84,6 +85,7 @@ fn create_start_state_kill_delete() {
 #[test]
 fn delete_of_created_and_force_of_running() {
     for env in Env::both() {
+        let _sweep = Sweep(&env);
         let dir = bundle(&env, "b");
         set_args(&dir, "exec sleep 1000");
         create(&env, &dir, "c2", &[]);
@@ -106,6 +108,7 @@ fn delete_of_created_and_force_of_running() {
 #[test]
 fn bad_ids_are_refused() {
     let env = Env::root();
+    let _sweep = Sweep(&env);
     let dir = bundle(&env, "b");
     for id in [".", "..", "a/b", "", "x y"] {
         let err = env.fails(1, &["oci", "create", "--bundle", dir.to_str().unwrap(), id]);
@@ -122,6 +125,7 @@ fn bad_ids_are_refused() {
 #[test]
 fn run_exit_status_and_exec_errors() {
     for env in Env::both() {
+        let _sweep = Sweep(&env);
         let dir = bundle(&env, "b");
         set_args(&dir, "exit 3");
         let (code, _, _) = text(&env.run(&["oci", "run", "--bundle", dir.to_str().unwrap(), "r1"]));
@@ -169,6 +173,7 @@ fn run_exit_status_and_exec_errors() {
 #[test]
 fn run_forwards_signals_and_reports_128_plus_n() {
     for env in Env::both() {
+        let _sweep = Sweep(&env);
         let dir = bundle(&env, "b");
         let marks = env.scratch("marks");
         edit(&dir, |v| {
@@ -208,6 +213,7 @@ fn run_forwards_signals_and_reports_128_plus_n() {
 #[test]
 fn recycled_pid_is_not_taken_for_the_container() {
     for env in Env::both() {
+        let _sweep = Sweep(&env);
         let dir = bundle(&env, "b");
         set_args(&dir, "exec sleep 1000");
         create(&env, &dir, "p1", &[]);
@@ -232,6 +238,7 @@ fn recycled_pid_is_not_taken_for_the_container() {
 #[test]
 fn exec_into_a_running_container() {
     for env in Env::both() {
+        let _sweep = Sweep(&env);
         let dir = bundle(&env, "b");
         set_args(&dir, "exec sleep 1000");
         create(&env, &dir, "e1", &[]);

@@ -18,6 +18,7 @@ fn host_ns(name: &str) -> String {
 #[test]
 fn every_namespace_is_new() {
     for env in Env::both() {
+        let _sweep = Sweep(&env);
         let dir = bundle(&env, "b");
         edit(&dir, |v| {
             v["hostname"] = json!("inside");
@@ -72,6 +73,7 @@ fn every_namespace_is_new() {
 #[test]
 fn joining_namespaces_by_path() {
     for env in Env::both() {
+        let _sweep = Sweep(&env);
         let a = bundle(&env, "a");
         edit(&a, |v| v["hostname"] = json!("alpha"));
         set_args(&a, "exec sleep 1000");
@@ -103,6 +105,7 @@ fn joining_namespaces_by_path() {
 #[test]
 fn hooks_get_the_state_on_stdin() {
     for env in Env::both() {
+        let _sweep = Sweep(&env);
         let dir = bundle(&env, "b");
         let marks = env.scratch("marks");
         set_args(&dir, "exec sleep 1000");
@@ -156,6 +159,7 @@ fn hooks_get_the_state_on_stdin() {
 #[test]
 fn no_runtime_fd_and_no_runtime_binary_in_the_container() {
     for env in Env::both() {
+        let _sweep = Sweep(&env);
         let dir = bundle(&env, "b");
         set_args(
             &dir,
@@ -201,6 +205,7 @@ fn receive_fd(listener: &std::os::unix::net::UnixListener) -> std::os::fd::Owned
 #[test]
 fn console_socket_receives_the_pty_master() {
     for env in Env::both() {
+        let _sweep = Sweep(&env);
         let dir = bundle(&env, "b");
         edit(&dir, |v| v["process"]["terminal"] = json!(true));
         set_args(&dir, "tty; echo hello-tty");
@@ -244,6 +249,7 @@ fn console_socket_receives_the_pty_master() {
 #[test]
 fn pause_and_resume() {
     for env in Env::both() {
+        let _sweep = Sweep(&env);
         let dir = bundle(&env, "b");
         set_args(&dir, "exec sleep 1000");
         create(&env, &dir, "z1", &[]);
@@ -277,6 +283,7 @@ fn pause_and_resume() {
 #[test]
 fn user_namespace_with_several_ranges() {
     for env in Env::both() {
+        let _sweep = Sweep(&env);
         let dir = bundle(&env, "b");
         let (u, g) = if env.rootless {
             (env.uid, env.gid)

@@ -112,3 +112,16 @@ pub fn wait_file(path: &Path) -> String {
 pub fn force_delete(env: &Env, id: &str) {
     env.ok(&["oci", "delete", "--force", id]);
 }
+
+/// On drop (also when a test fails), delete --force every container of `env`, so no
+/// container process outlives its test.
+pub struct Sweep<'a>(pub &'a Env);
+
+impl Drop for Sweep<'_> {
+    fn drop(&mut self) {
+        let out = self.0.run(&["oci", "list", "-q"]);
+        for id in String::from_utf8_lossy(&out.stdout).lines() {
+            let _ = self.0.run(&["oci", "delete", "--force", id]);
+        }
+    }
+}
