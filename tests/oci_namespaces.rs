@@ -311,3 +311,43 @@ fn user_namespace_with_several_ranges() {
         assert_eq!(rows[1], ["1", "100000", "65536"]);
     }
 }
+
+#[test]
+fn preserve_fds_passes_extra_fds_and_only_those() {
+    use std::os::unix::process::CommandExt;
+    for env in Env::both() {
+        let _sweep = Sweep(&env);
+        let dir = bundle(&env, "b");
+        set_args(&dir, "ls /proc/self/fd | tr '\\n' ' '; cat <&3");
+        let data = dir.join("passed.txt");
+        std::fs::write(&data, "via-fd-3").unwrap();
+        for (flag, want) in [(true, "0 1 2 3 4"), (false, "0 1 2 3")] {
+            let f = std::fs::File::open(&data).unwrap();
+            let raw = f.as_raw_fd();
+            let mut args = vec!["oci", "run", "--bundle", dir.to_str().unwrap()];
+            if flag {
+                args.extend(["--preserve-fds", "1"]);
+            }
+            args.push("pf");
+            let mut c = env.command(&args);
+            // SAFETY: dup2 only, between fork and exec.
+            unsafe {
+                c.pre_exec(move || {
+                    // dup2 onto itself would keep O_CLOEXEC: clear it explicitly.
+                    if (raw != 3 && libc::dup2(raw, 3) < 0) || libc::fcntl(3, libc::F_SETFD, 0) < 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let (_, out, err) = text(&c.output().unwrap());
+            assert!(
+                out.starts_with(want),
+                "[{}] preserve={flag}: {out} {err}",
+                env.label()
+            );
+            assert_eq!(out.contains("via-fd-3"), flag, "[{}] {out}", env.label());
+        }
+    }
+}
