@@ -47,6 +47,11 @@ pub fn setup_rootfs(ctx: &RootfsCtx) -> StageResult<()> {
             )
         })?),
     };
+    // Refuse a sysctl that would change the host before anything is mounted.
+    let sysctls = linux.and_then(|l| l.sysctl().as_ref());
+    for k in sysctls.into_iter().flat_map(|m| m.keys()) {
+        check_sysctl(k, ctx.spec)?;
+    }
     // Nothing we mount may propagate back to the host. A shared request is applied
     // after pivot_root (pivot_root refuses shared mounts).
     let first = match requested {
@@ -118,7 +123,7 @@ pub fn setup_rootfs(ctx: &RootfsCtx) -> StageResult<()> {
         .map_err(|e| rerr("set propagation of", "/", e))?;
     }
 
-    if let Some(sysctls) = linux.and_then(|l| l.sysctl().as_ref()) {
+    if let Some(sysctls) = sysctls {
         write_sysctls(sysctls)?;
     }
 
@@ -189,6 +194,51 @@ fn move_root(rootfs: &Path) -> StageResult<()> {
     .map_err(|e| rerr("move rootfs mount to", "/", e))?;
     nix::unistd::chroot(".").map_err(|e| rerr("chroot", &p, e))?;
     nix::unistd::chdir("/").map_err(|e| rerr("chdir", "/", e))
+}
+
+/// The IPC sysctls the kernel keeps per IPC namespace.
+const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// Like runc: only sysctls that live in a namespace the container has (ipc, net,
+/// uts) are allowed; any other would change the host's kernel setting.
+pub fn check_sysctl(name: &str, spec: &Spec) -> StageResult<()> {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    let has = |t: T| {
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
+    };
+    let needs = if IPC_SYSCTLS.contains(&name) || name.starts_with("fs.mqueue.") {
+        Some((T::Ipc, "ipc"))
+    } else if name.starts_with("net.") {
+        Some((T::Network, "network"))
+    } else if name == "kernel.hostname" || name == "kernel.domainname" {
+        Some((T::Uts, "uts"))
+    } else {
+        None
+    };
+    match needs {
+        Some((t, _)) if has(t) => Ok(()),
+        Some((_, ns)) => Err(StageError::msg(
+            "sysctl",
+            format!("sysctl {name} needs a private {ns} namespace"),
+        )
+        .with_hint(format!("add {{\"type\": \"{ns}\"}} to linux.namespaces"))),
+        None => Err(StageError::msg(
+            "sysctl",
+            format!("sysctl {name} is not namespaced: setting it would change the host"),
+        )),
+    }
 }
 
 /// `kernel.domainname` -> /proc/sys/kernel/domainname. Only namespaced sysctls are
@@ -269,4 +319,22 @@ fn readonly_path(root: &Root, path: &str) -> StageResult<()> {
     };
     mounts::remount_bind(&fd_path(&fd), &ro, false)
         .map_err(|e| StageError::errno("mounts", "make read-only", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_sysctl;
+
+    #[test]
+    fn only_namespaced_sysctls_pass() {
+        let spec = crate::runtime::specgen::default_spec(false);
+        check_sysctl("kernel.msgmax", &spec).unwrap();
+        check_sysctl("net.ipv4.ip_forward", &spec).unwrap();
+        check_sysctl("fs.mqueue.msg_max", &spec).unwrap();
+        let e = check_sysctl("vm.swappiness", &spec).unwrap_err();
+        assert!(e.to_string().contains("change the host"), "{e}");
+        let rootless = crate::runtime::specgen::default_spec(true);
+        let e = check_sysctl("net.ipv4.ip_forward", &rootless).unwrap_err();
+        assert!(e.to_string().contains("network namespace"), "{e}");
+    }
 }
