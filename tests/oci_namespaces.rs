@@ -116,10 +116,13 @@ fn hooks_get_the_state_on_stdin() {
                 "createRuntime": [hook("createRuntime")],
                 "poststart": [hook("poststart")],
                 "poststop": [hook("poststop")],
-            })
+                // Runs inside the container: its path and the marker path are the container's.
+                "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /mark/createContainer.json"]}],
+            });
+            v["mounts"].as_array_mut().unwrap().push(json!({"destination": "/mark", "type": "bind", "source": marks, "options": ["rbind"]}));
         });
         create(&env, &dir, "h1", &[]);
-        for h in ["prestart", "createRuntime"] {
+        for h in ["prestart", "createRuntime", "createContainer"] {
             let j: serde_json::Value = serde_json::from_str(
                 &std::fs::read_to_string(marks.join(format!("{h}.json"))).unwrap(),
             )

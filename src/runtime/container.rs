@@ -304,21 +304,31 @@ impl ContainerBuilder {
         #[allow(deprecated)]
         hooks::run_all("prestart", h.prestart().as_ref(), &state_json)?;
         hooks::run_all("createRuntime", h.create_runtime().as_ref(), &state_json)?;
-        hooks::run_all(
-            "createContainer",
-            h.create_container().as_ref(),
-            &state_json,
-        )?;
         rec.state.status = Status::Running;
         let running_json = serde_json::to_string(&rec.state)?;
         parent
             .send(
                 &Msg::Continue {
+                    created: state_json,
                     state: running_json.clone(),
                 },
                 None,
             )
             .context("sync: sending continue")?;
+        // The createContainer hooks run in the container; their failure fails create.
+        match parent
+            .recv()
+            .context("sync: waiting for the createContainer hooks")?
+        {
+            Some((Msg::Created, _)) => {}
+            Some((Msg::Error { error }, _)) => {
+                if foreground {
+                    let _ = forwarded().thread_unblock();
+                }
+                return Err(anyhow::Error::new(error));
+            }
+            other => bail!("sync: expected created, got {other:?}"),
+        }
         if mode == Mode::Create {
             write_pid_file(self.pid_file.as_deref(), pid)?;
             undo.dir = None;
@@ -558,9 +568,20 @@ fn p2_main(ctx: &StageCtx, chan: &Chan) -> StageResult<std::convert::Infallible>
         chan.stage_send(&Msg::Pty, Some(master.as_raw_fd()))?;
     }
     chan.stage_send(&Msg::Ready, None)?;
-    let Msg::Continue { state } = chan.stage_expect("continue")? else {
+    let Msg::Continue { created, state } = chan.stage_expect("continue")? else {
         unreachable!()
     };
+    // createContainer: in the container's namespaces, after pivot_root, before start.
+    if let Some(h) = ctx
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().as_ref())
+    {
+        hooks::run_all("createContainer", Some(h), &created)
+            .map_err(|e| StageError::msg("hooks", format!("{e:#}")))?;
+    }
+    chan.stage_send(&Msg::Created, None)?;
     if ctx.create {
         // Blocks until `start` opens the fifo for reading.
         let fd = nix::fcntl::openat(

@@ -9,7 +9,8 @@
 //! [UsernsReady]   (new user namespace)  [MapsWritten]
 //! Pid{pid}        (P2's host pid)       PidAck
 //! [Pty] + fd      (process.terminal)
-//! Ready           (rootfs done)         Continue{state}   (create/run only)
+//! Ready           (rootfs done)         Continue{created, state}   (create/run only)
+//! Created         (createContainer hooks ran in the container)
 //! EOF = execve succeeded (the socket is CLOEXEC)  |  Error{..} at any point
 //! ```
 use super::error::{StageError, StageResult};
@@ -32,9 +33,11 @@ pub enum Msg {
     Pty,
     /// The container process is prepared and waits.
     Ready,
-    /// Go on (after the createRuntime/createContainer hooks); carries the state JSON
-    /// for the startContainer hooks.
-    Continue { state: String },
+    /// Go on (after the prestart/createRuntime hooks); carries the state JSON for the
+    /// createContainer hooks (`created`) and the startContainer hooks (`state`).
+    Continue { created: String, state: String },
+    /// The createContainer hooks ran (in the container's namespaces).
+    Created,
     /// A stage failed.
     Error { error: StageError },
 }
@@ -54,6 +57,7 @@ fn name(m: &Msg) -> &'static str {
         Msg::Pty => "pty",
         Msg::Ready => "ready",
         Msg::Continue { .. } => "continue",
+        Msg::Created => "created",
         Msg::Error { .. } => "error",
     }
 }
@@ -290,10 +294,20 @@ mod tests {
         let (m, fd) = b.recv().unwrap().unwrap();
         assert_eq!(m, Msg::Pty);
         assert!(fd.is_some());
-        a.send(&Msg::Continue { state: "{}".into() }, None).unwrap();
+        a.send(
+            &Msg::Continue {
+                created: "{}".into(),
+                state: "{}".into(),
+            },
+            None,
+        )
+        .unwrap();
         assert_eq!(
             b.recv().unwrap().unwrap().0,
-            Msg::Continue { state: "{}".into() }
+            Msg::Continue {
+                created: "{}".into(),
+                state: "{}".into()
+            }
         );
         drop(a);
         assert!(b.recv().unwrap().is_none());
