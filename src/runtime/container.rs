@@ -143,7 +143,9 @@ impl ContainerBuilder {
 
     /// `run`: create and start; with `detach` return once the program runs (status 0),
     /// otherwise wait, forward signals, delete the container and return its exit
-    /// status (128+N after signal N).
+    /// status (128+N after signal N). A failed exec comes back as an error holding a
+    /// `StageError` (`init::exec_exit_code` maps it to 126/127).
+    /// The caller must be single-threaded (the runtime forks).
     pub fn run(self, detach: bool) -> Result<i32> {
         self.launch(Mode::Run { detach })
     }
@@ -354,14 +356,12 @@ impl ContainerBuilder {
         let code = wait_forwarding(pid)?;
         let _ = forwarded().thread_unblock();
         undo.pid = None;
-        rec.state.status = Status::Stopped;
-        if let Err(e) = hooks::run_all(
-            "poststop",
-            h.poststop().as_ref(),
-            &serde_json::to_string(&rec.state)?,
-        ) {
-            super::log::warn(&format!("{e:#}"));
-        }
+        undo.dir = None;
+        undo.freezer = None;
+        drop(_lock);
+        // Like runc: a foreground container is deleted once it exits (poststop hooks,
+        // any processes left in it, its state).
+        super::ops::delete(&self.state_root, &self.id, true)?;
         Ok(code)
     }
 

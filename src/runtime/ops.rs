@@ -1,5 +1,6 @@
 //! Operations on an existing container: state, start, kill, delete, list, ps,
 //! pause/resume. Each takes the state root (runc's `--root`) and the id.
+pub use super::exec::{ExecOptions, exec};
 use super::freezer;
 use super::hooks;
 use super::state::{Record, State, Status, Store};

@@ -12,10 +12,5 @@ pub struct RunArgs {
 }
 
 pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
-    let code = super::create::builder(root, &a.create)?.run(a.detach)?;
-    if !a.detach {
-        // runc removes a foreground container once it exits.
-        crate::runtime::ops::delete(root, &a.create.id, true)?;
-    }
-    Ok(code)
+    super::create::builder(root, &a.create)?.run(a.detach)
 }
