@@ -15,11 +15,12 @@ use super::error::{StageError, StageResult};
 use super::namespaces::{self, Plan};
 use super::state::{Private, Record, State, Status, Store};
 use super::sync::{self, Chan, Msg, Sequence};
+use super::wait::{forwarded, wait_forwarding, write_pid_file};
 use super::{console, freezer, hooks, init};
 use anyhow::{Context, Result, anyhow, bail};
 use nix::sched::CloneFlags;
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::signal::Signal;
+use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 use oci_spec::runtime::Spec;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -47,24 +48,6 @@ pub struct ContainerBuilder {
 enum Mode {
     Create,
     Run { detach: bool },
-}
-
-/// Signals a foreground `run` forwards to the container.
-fn forwarded() -> SigSet {
-    let mut s = SigSet::empty();
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGWINCH,
-        Signal::SIGCHLD,
-    ] {
-        s.add(sig);
-    }
-    s
 }
 
 /// Removes a half-created container unless disarmed.
@@ -410,43 +393,6 @@ impl ContainerBuilder {
             }
         }
         Ok(())
-    }
-}
-
-/// Write a pid file atomically, without a trailing newline (runc, crun).
-pub fn write_pid_file(p: Option<&Path>, pid: i32) -> Result<()> {
-    if let Some(p) = p {
-        let p = if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            std::env::current_dir()?.join(p)
-        };
-        crate::fsutil::atomic_write(&p, pid.to_string().as_bytes())
-            .with_context(|| format!("writing pid file {}", p.display()))?;
-    }
-    Ok(())
-}
-
-/// Wait for `pid` (our child) with the forwarded signals blocked; forward them;
-/// return its exit status, 128+N after signal N.
-pub fn wait_forwarding(pid: i32) -> Result<i32> {
-    let set = forwarded();
-    loop {
-        // Reap first: the child may already be gone before a SIGCHLD is waited for.
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(p, c)) if p.as_raw() == pid => return Ok(c),
-                Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == pid => return Ok(128 + s as i32),
-                Ok(WaitStatus::StillAlive) => break,
-                Ok(_) => continue,
-                Err(nix::errno::Errno::ECHILD) => bail!("container process {pid} is not our child"),
-                Err(e) => return Err(e).context("waitpid"),
-            }
-        }
-        let sig = set.wait().context("sigwait")?;
-        if sig != Signal::SIGCHLD {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
-        }
     }
 }
 

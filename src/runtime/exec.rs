@@ -134,30 +134,19 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<i32> {
         return Err(e);
     }
     let p2 = p2.expect("pid known");
-    super::container::write_pid_file(opts.pid_file.as_deref(), p2)?;
+    super::wait::write_pid_file(opts.pid_file.as_deref(), p2)?;
     if opts.detach {
         return Ok(0);
     }
-    let code = super::container::wait_forwarding(p2);
+    let code = super::wait::wait_forwarding(p2);
     forwarded_unblock();
     code
 }
 
 fn forwarded_block() -> Result<()> {
-    let mut s = nix::sys::signal::SigSet::empty();
-    for sig in [
-        nix::sys::signal::Signal::SIGINT,
-        nix::sys::signal::Signal::SIGTERM,
-        nix::sys::signal::Signal::SIGHUP,
-        nix::sys::signal::Signal::SIGQUIT,
-        nix::sys::signal::Signal::SIGUSR1,
-        nix::sys::signal::Signal::SIGUSR2,
-        nix::sys::signal::Signal::SIGWINCH,
-        nix::sys::signal::Signal::SIGCHLD,
-    ] {
-        s.add(sig);
-    }
-    s.thread_block().context("sigprocmask")
+    super::wait::forwarded()
+        .thread_block()
+        .context("sigprocmask")
 }
 
 fn forwarded_unblock() {

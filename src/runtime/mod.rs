@@ -22,6 +22,7 @@ pub mod security;
 pub mod specgen;
 pub mod state;
 pub mod sync;
+pub mod wait;
 
 /// The default config `minirun oci spec` writes.
 pub fn specgen_default(rootless: bool) -> oci_spec::runtime::Spec {
