@@ -2,9 +2,8 @@
 use anyhow::Result;
 
 pub fn run() -> Result<i32> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&crate::runtime::features_default())?
-    );
+    super::out(&serde_json::to_string_pretty(
+        &crate::runtime::features_default(),
+    )?);
     Ok(0)
 }

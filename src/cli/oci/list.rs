@@ -19,17 +19,17 @@ pub fn run(root: &Path, a: Args) -> Result<i32> {
     };
     if a.quiet {
         for s in &all {
-            println!("{}", s.id);
+            super::out(&s.id);
         }
     } else if a.format == "json" {
-        println!("{}", serde_json::to_string(&all)?);
+        super::out(&serde_json::to_string(&all)?);
     } else {
-        println!(
+        super::out(&format!(
             "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER",
             "ID", "PID", "STATUS", "BUNDLE", "CREATED"
-        );
+        ));
         for s in &all {
-            println!(
+            super::out(&format!(
                 "{:<20} {:<8} {:<10} {:<40} {:<32} {}",
                 s.id,
                 s.pid,
@@ -37,7 +37,7 @@ pub fn run(root: &Path, a: Args) -> Result<i32> {
                 s.bundle.display(),
                 s.created,
                 s.owner
-            );
+            ));
         }
     }
     Ok(0)

@@ -153,6 +153,12 @@ pub fn main_from_args(argv: Vec<OsString>) -> i32 {
     }
 }
 
+/// Print a line on stdout; a closed pipe (`… | head`) is not a crash.
+pub(crate) fn out(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 fn fail(e: anyhow::Error) -> i32 {
     let msg = crate::error::report(&e);
     eprintln!("minirun-oci: {msg}");

@@ -12,11 +12,11 @@ pub struct Args {
 pub fn run(root: &Path, a: Args) -> Result<i32> {
     let pids = crate::runtime::ops::ps(root, &a.id)?;
     if a.format == "json" {
-        println!("{}", serde_json::to_string(&pids)?);
+        super::out(&serde_json::to_string(&pids)?);
     } else {
-        println!("PID");
+        super::out("PID");
         for p in pids {
-            println!("{p}");
+            super::out(&p.to_string());
         }
     }
     Ok(0)

@@ -9,6 +9,6 @@ pub struct Args {
 
 pub fn run(root: &Path, a: Args) -> Result<i32> {
     let s = crate::runtime::ops::state(root, &a.id)?;
-    println!("{}", serde_json::to_string_pretty(&s)?);
+    super::out(&serde_json::to_string_pretty(&s)?);
     Ok(0)
 }
