@@ -447,6 +447,13 @@ fn p1_main(
         .map_err(|e| StageError::errno("mounts", "make rslave", "/", e))?;
     }
     if let Some(f) = pre {
+        if !rest.contains(CloneFlags::CLONE_NEWNS) {
+            // Its mounts would land in the caller's (maybe the host's) mount namespace.
+            return Err(StageError::msg(
+                "rootfs",
+                "a pre-rootfs hook needs a new mount namespace in the config",
+            ));
+        }
         f(ctx.rootfs)?;
     }
     // SAFETY: single-threaded.
