@@ -97,6 +97,33 @@ fn podman_run_and_exec() {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
+        // conmon's exit command (`podman container cleanup`) may still run after `rm`
+        // returns: wait until no process names our store, then remove the runroot.
+        let needles = [
+            runroot.to_string_lossy().into_owned(),
+            dir.join("storage").to_string_lossy().into_owned(),
+        ];
+        let busy = || {
+            std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .map(|c| {
+                        let c = String::from_utf8_lossy(&c);
+                        needles.iter().any(|n| c.contains(n.as_str()))
+                    })
+                    .unwrap_or(false)
+            })
+        };
+        for _ in 0..4000 {
+            if !busy() && std::fs::remove_dir_all(&runroot).is_ok() && !runroot.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(
+            !runroot.exists(),
+            "podman runroot {} left behind",
+            runroot.display()
+        );
     }
 }
 
