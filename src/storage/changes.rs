@@ -47,7 +47,9 @@ pub fn lower_lookup(lowers: &[PathBuf], rel: &Path) -> Option<Metadata> {
         let mut hides_below = false;
         for (i, c) in comps.iter().enumerate() {
             cur.push(c);
-            let Ok(md) = cur.symlink_metadata() else { break };
+            let Ok(md) = cur.symlink_metadata() else {
+                break;
+            };
             if is_whiteout(&md) {
                 return None;
             }
@@ -96,13 +98,17 @@ pub fn lower_children(lowers: &[PathBuf], rel: &Path) -> BTreeSet<String> {
 }
 
 fn collect(dir: &Path, seen: &mut BTreeSet<String>, deleted: &mut BTreeSet<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if deleted.contains(&name) || seen.contains(&name) {
             continue;
         }
-        let Ok(md) = e.path().symlink_metadata() else { continue };
+        let Ok(md) = e.path().symlink_metadata() else {
+            continue;
+        };
         if is_opaque_marker(name.as_bytes()) {
             continue;
         }
@@ -132,7 +138,12 @@ fn sorted_names(dir: &Path) -> Result<Vec<String>> {
     Ok(v)
 }
 
-fn walk_upper(upper: &Path, lowers: &[PathBuf], rel: &Path, out: &mut BTreeMap<String, ChangeKind>) -> Result<()> {
+fn walk_upper(
+    upper: &Path,
+    lowers: &[PathBuf],
+    rel: &Path,
+    out: &mut BTreeMap<String, ChangeKind>,
+) -> Result<()> {
     let dir = upper.join(rel);
     let names = sorted_names(&dir)?;
     if !rel.as_os_str().is_empty() && is_opaque(&dir) {
@@ -144,7 +155,10 @@ fn walk_upper(upper: &Path, lowers: &[PathBuf], rel: &Path, out: &mut BTreeMap<S
     }
     for name in names {
         let r = rel.join(&name);
-        let md = dir.join(&name).symlink_metadata().with_context(|| format!("stat {}", dir.join(&name).display()))?;
+        let md = dir
+            .join(&name)
+            .symlink_metadata()
+            .with_context(|| format!("stat {}", dir.join(&name).display()))?;
         if is_opaque_marker(name.as_bytes()) {
             continue;
         }
@@ -156,7 +170,11 @@ fn walk_upper(upper: &Path, lowers: &[PathBuf], rel: &Path, out: &mut BTreeMap<S
             out.insert(abs(&rel.join(t)), ChangeKind::D);
             continue;
         }
-        let kind = if lower_lookup(lowers, &r).is_some() { ChangeKind::C } else { ChangeKind::A };
+        let kind = if lower_lookup(lowers, &r).is_some() {
+            ChangeKind::C
+        } else {
+            ChangeKind::A
+        };
         out.insert(abs(&r), kind);
         if md.is_dir() {
             walk_upper(upper, lowers, &r, out)?;
@@ -166,7 +184,11 @@ fn walk_upper(upper: &Path, lowers: &[PathBuf], rel: &Path, out: &mut BTreeMap<S
 }
 
 fn differs(a: &Metadata, b: &Metadata, pa: &Path, pb: &Path) -> bool {
-    if a.file_type() != b.file_type() || a.mode() != b.mode() || a.uid() != b.uid() || a.gid() != b.gid() {
+    if a.file_type() != b.file_type()
+        || a.mode() != b.mode()
+        || a.uid() != b.uid()
+        || a.gid() != b.gid()
+    {
         return true;
     }
     if a.is_dir() {
@@ -175,10 +197,18 @@ fn differs(a: &Metadata, b: &Metadata, pa: &Path, pb: &Path) -> bool {
     if a.file_type().is_symlink() {
         return std::fs::read_link(pa).ok() != std::fs::read_link(pb).ok();
     }
-    a.size() != b.size() || a.mtime() != b.mtime() || a.mtime_nsec() != b.mtime_nsec() || a.rdev() != b.rdev()
+    a.size() != b.size()
+        || a.mtime() != b.mtime()
+        || a.mtime_nsec() != b.mtime_nsec()
+        || a.rdev() != b.rdev()
 }
 
-fn walk_copy(root: &Path, lowers: &[PathBuf], rel: &Path, out: &mut BTreeMap<String, ChangeKind>) -> Result<()> {
+fn walk_copy(
+    root: &Path,
+    lowers: &[PathBuf],
+    rel: &Path,
+    out: &mut BTreeMap<String, ChangeKind>,
+) -> Result<()> {
     let dir = root.join(rel);
     let names = sorted_names(&dir)?;
     for gone in lower_children(lowers, rel) {
@@ -189,14 +219,21 @@ fn walk_copy(root: &Path, lowers: &[PathBuf], rel: &Path, out: &mut BTreeMap<Str
     for name in names {
         let r = rel.join(&name);
         let p = dir.join(&name);
-        let md = p.symlink_metadata().with_context(|| format!("stat {}", p.display()))?;
+        let md = p
+            .symlink_metadata()
+            .with_context(|| format!("stat {}", p.display()))?;
         let lower = lower_lookup(lowers, &r);
         match &lower {
             None => {
                 out.insert(abs(&r), ChangeKind::A);
             }
             Some(lm) => {
-                let lp = lowers.iter().rev().map(|l| l.join(&r)).find(|x| x.symlink_metadata().is_ok()).unwrap_or_default();
+                let lp = lowers
+                    .iter()
+                    .rev()
+                    .map(|l| l.join(&r))
+                    .find(|x| x.symlink_metadata().is_ok())
+                    .unwrap_or_default();
                 if differs(&md, lm, &p, &lp) {
                     out.insert(abs(&r), ChangeKind::C);
                 }
@@ -240,5 +277,8 @@ pub fn changes(plan: &RootfsPlan) -> Result<Vec<Change>> {
             cur = d.parent();
         }
     }
-    Ok(out.into_iter().map(|(path, kind)| Change { kind, path }).collect())
+    Ok(out
+        .into_iter()
+        .map(|(path, kind)| Change { kind, path })
+        .collect())
 }
