@@ -30,10 +30,7 @@ impl std::error::Error for ExitError {}
 
 impl ExitError {
     pub fn new(code: i32, msg: impl Into<String>) -> anyhow::Error {
-        anyhow::Error::new(ExitError {
-            code,
-            msg: msg.into(),
-        })
+        anyhow::Error::new(ExitError { code, msg: msg.into() })
     }
 }
 

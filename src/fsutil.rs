@@ -11,20 +11,12 @@ use std::path::{Path, PathBuf};
 /// even after kill -9 or a power cut.
 pub fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().context("atomic_write: path has no parent")?;
-    let name = path
-        .file_name()
-        .context("atomic_write: path has no file name")?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let name = path.file_name().context("atomic_write: path has no file name")?;
+    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let res = (|| -> Result<()> {
         let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(data)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("fsync {}", tmp.display()))?;
+        f.write_all(data).with_context(|| format!("writing {}", tmp.display()))?;
+        f.sync_all().with_context(|| format!("fsync {}", tmp.display()))?;
         std::fs::rename(&tmp, path)
             .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
         fsync_dir(dir)
@@ -51,8 +43,7 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 /// fsync a directory so a rename in it is durable.
 pub fn fsync_dir(dir: &Path) -> Result<()> {
     let f = File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    f.sync_all()
-        .with_context(|| format!("fsync {}", dir.display()))
+    f.sync_all().with_context(|| format!("fsync {}", dir.display()))
 }
 
 /// An advisory lock held until dropped (flock on a lock file).
@@ -72,11 +63,7 @@ fn flock_file(path: &Path, exclusive: bool) -> Result<Lock> {
         .write(true)
         .open(path)
         .with_context(|| format!("opening lock {}", path.display()))?;
-    let op = if exclusive {
-        libc::LOCK_EX
-    } else {
-        libc::LOCK_SH
-    };
+    let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
     loop {
         // SAFETY: flock on an fd we own.
         let r = unsafe { libc::flock(file.as_raw_fd(), op) };
@@ -88,10 +75,7 @@ fn flock_file(path: &Path, exclusive: bool) -> Result<Lock> {
             return Err(e).with_context(|| format!("locking {}", path.display()));
         }
     }
-    Ok(Lock {
-        _file: file,
-        path: path.to_path_buf(),
-    })
+    Ok(Lock { _file: file, path: path.to_path_buf() })
 }
 
 /// Take an exclusive lock on `path` (created if missing), waiting for other holders.

@@ -79,9 +79,7 @@ pub fn in_user_namespace() -> bool {
 
 /// The mapping we run under when re-executed into our own user namespace.
 pub fn current_mapping() -> Option<IdMapping> {
-    std::env::var(ENV_IDMAP)
-        .ok()
-        .and_then(|v| serde_json::from_str(&v).ok())
+    std::env::var(ENV_IDMAP).ok().and_then(|v| serde_json::from_str(&v).ok())
 }
 
 /// Ranges for `name` or `uid` in a subordinate id file (`/etc/subuid` format).
@@ -114,16 +112,8 @@ pub fn rootless_mapping(uid: u32, gid: u32) -> IdMapping {
     let subu = subid_ranges("/etc/subuid", &name, uid);
     let subg = subid_ranges("/etc/subgid", &name, uid);
     let single = |reason: String| IdMapping {
-        uids: vec![IdRange {
-            container: 0,
-            host: uid,
-            size: 1,
-        }],
-        gids: vec![IdRange {
-            container: 0,
-            host: gid,
-            size: 1,
-        }],
+        uids: vec![IdRange { container: 0, host: uid, size: 1 }],
+        gids: vec![IdRange { container: 0, host: gid, size: 1 }],
         single_id_reason: Some(reason),
     };
     if subu.is_empty() || subg.is_empty() {
@@ -139,27 +129,15 @@ pub fn rootless_mapping(uid: u32, gid: u32) -> IdMapping {
         );
     }
     let ranges = |host: u32, sub: &[(u32, u32)]| {
-        let mut v = vec![IdRange {
-            container: 0,
-            host,
-            size: 1,
-        }];
+        let mut v = vec![IdRange { container: 0, host, size: 1 }];
         let mut next = 1u32;
         for &(start, count) in sub {
-            v.push(IdRange {
-                container: next,
-                host: start,
-                size: count,
-            });
+            v.push(IdRange { container: next, host: start, size: count });
             next = next.saturating_add(count);
         }
         v
     };
-    IdMapping {
-        uids: ranges(uid, &subu),
-        gids: ranges(gid, &subg),
-        single_id_reason: None,
-    }
+    IdMapping { uids: ranges(uid, &subu), gids: ranges(gid, &subg), single_id_reason: None }
 }
 
 /// Find an executable in PATH (and the usual sbin dirs, which PATH may lack).
@@ -172,10 +150,7 @@ pub fn which(cmd: &str) -> Option<std::path::PathBuf> {
 }
 
 fn map_line(ranges: &[IdRange]) -> String {
-    ranges
-        .iter()
-        .map(|r| format!("{} {} {}\n", r.container, r.host, r.size))
-        .collect()
+    ranges.iter().map(|r| format!("{} {} {}\n", r.container, r.host, r.size)).collect()
 }
 
 /// Write the uid/gid maps of process `pid` (which has just unshared its user namespace).
@@ -206,15 +181,9 @@ pub fn write_maps(pid: i32, m: &IdMapping) -> Result<()> {
         let mut cmd = Command::new(&exe);
         cmd.arg(pid.to_string());
         for r in ranges.iter() {
-            cmd.args([
-                r.container.to_string(),
-                r.host.to_string(),
-                r.size.to_string(),
-            ]);
+            cmd.args([r.container.to_string(), r.host.to_string(), r.size.to_string()]);
         }
-        let out = cmd
-            .output()
-            .with_context(|| format!("running {}", exe.display()))?;
+        let out = cmd.output().with_context(|| format!("running {}", exe.display()))?;
         if !out.status.success() {
             bail!(
                 "{helper} {pid} failed ({}): {}; check the ranges in /etc/sub{}id",
@@ -244,15 +213,7 @@ pub fn reexec_in_userns(mapping: &IdMapping) -> Result<i32> {
     // Forwarded signals are taken from a blocked set, so block them before spawning
     // and let the child start with a clean mask.
     let mut fwd = SigSet::empty();
-    for s in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGCHLD,
-    ] {
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGCHLD] {
         fwd.add(s);
     }
     fwd.thread_block().context("sigprocmask")?;
@@ -267,13 +228,13 @@ pub fn reexec_in_userns(mapping: &IdMapping) -> Result<i32> {
             if libc::unshare(libc::CLONE_NEWUSER) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            let one = [1u8];
-            libc::write(ack_wr_fd, one.as_ptr().cast(), 1);
+            // Tell the parent our pid: it cannot learn it from spawn(), which only
+            // returns after exec, i.e. after the maps are written.
+            let pid = libc::getpid().to_ne_bytes();
+            libc::write(ack_wr_fd, pid.as_ptr().cast(), pid.len());
             let mut b = [0u8; 1];
             if libc::read(rd_fd, b.as_mut_ptr().cast(), 1) != 1 || b[0] != b'1' {
-                return Err(std::io::Error::other(
-                    "user namespace maps were not written",
-                ));
+                return Err(std::io::Error::other("user namespace maps were not written"));
             }
             if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
@@ -281,24 +242,31 @@ pub fn reexec_in_userns(mapping: &IdMapping) -> Result<i32> {
             Ok(())
         });
     }
-    let mut child = match cmd.spawn() {
+    // A helper thread writes the maps while spawn() waits for the child's exec
+    // (signals stay blocked in it; it is joined before anything else happens).
+    let helper_mapping = mapping.clone();
+    let helper = std::thread::spawn(move || -> Result<()> {
+        let mut b = [0u8; 4];
+        ack_rd.read_exact(&mut b).context("the child died before creating its user namespace")?;
+        let res = write_maps(i32::from_ne_bytes(b), &helper_mapping);
+        let _ = wr.write_all(if res.is_ok() { b"1" } else { b"0" });
+        res
+    });
+    let spawned = cmd.spawn();
+    drop(ack_wr);
+    drop(rd);
+    let res = helper.join().unwrap_or_else(|_| Err(anyhow::anyhow!("user namespace helper panicked")));
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             let _ = fwd.thread_unblock();
-            return Err(e).context(
-                "creating a user namespace (is kernel.unprivileged_userns_clone enabled?)",
-            );
+            if let Err(m) = res {
+                return Err(m);
+            }
+            return Err(e).context("creating a user namespace (is kernel.unprivileged_userns_clone enabled?)");
         }
     };
-    drop(ack_wr);
     let pid = child.id() as i32;
-    let mut b = [0u8; 1];
-    let _ = ack_rd.read(&mut b);
-    drop(ack_rd);
-    let res = write_maps(pid, mapping);
-    let _ = wr.write_all(if res.is_ok() { b"1" } else { b"0" });
-    drop(wr);
-    drop(rd);
     if let Err(e) = res {
         let _ = child.wait();
         let _ = fwd.thread_unblock();
@@ -336,16 +304,8 @@ mod tests {
     #[test]
     fn single_mapping_detection() {
         let m = IdMapping {
-            uids: vec![IdRange {
-                container: 0,
-                host: 1000,
-                size: 1,
-            }],
-            gids: vec![IdRange {
-                container: 0,
-                host: 1000,
-                size: 1,
-            }],
+            uids: vec![IdRange { container: 0, host: 1000, size: 1 }],
+            gids: vec![IdRange { container: 0, host: 1000, size: 1 }],
             single_id_reason: Some("x".into()),
         };
         assert!(m.is_single());

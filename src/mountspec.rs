@@ -53,34 +53,18 @@ const PROPAGATIONS: &str = "rprivate, private, rshared, shared, rslave, slave";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MountRequest {
     /// A named (`name: Some`) or anonymous (`None`) volume.
-    Volume {
-        name: Option<String>,
-        dst: PathBuf,
-        readonly: bool,
-        nocopy: bool,
-    },
+    Volume { name: Option<String>, dst: PathBuf, readonly: bool, nocopy: bool },
     /// A host directory or file (absolute, existing) bound into the container.
-    Bind {
-        src: PathBuf,
-        dst: PathBuf,
-        readonly: bool,
-        propagation: Option<Propagation>,
-    },
+    Bind { src: PathBuf, dst: PathBuf, readonly: bool, propagation: Option<Propagation> },
     /// A fresh tmpfs.
-    Tmpfs {
-        dst: PathBuf,
-        size: Option<u64>,
-        mode: Option<u32>,
-    },
+    Tmpfs { dst: PathBuf, size: Option<u64>, mode: Option<u32> },
 }
 
 impl MountRequest {
     /// The destination inside the container.
     pub fn dst(&self) -> &Path {
         match self {
-            MountRequest::Volume { dst, .. }
-            | MountRequest::Bind { dst, .. }
-            | MountRequest::Tmpfs { dst, .. } => dst,
+            MountRequest::Volume { dst, .. } | MountRequest::Bind { dst, .. } | MountRequest::Tmpfs { dst, .. } => dst,
         }
     }
 }
@@ -92,8 +76,7 @@ pub fn validate_volume_name(name: &str) -> Result<()> {
     }
     let mut chars = name.chars();
     let first = chars.next().unwrap();
-    let ok = first.is_ascii_alphanumeric()
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    let ok = first.is_ascii_alphanumeric() && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if !ok {
         bail!("invalid volume name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed");
     }
@@ -181,9 +164,7 @@ pub fn parse_volume_flag(s: &str) -> Result<MountRequest> {
     let (src, dst, opts) = match parts.as_slice() {
         [dst] => {
             if !dst.starts_with('/') {
-                bail!(
-                    "{s:?}: invalid volume specification: an anonymous volume needs an absolute destination"
-                );
+                bail!("{s:?}: invalid volume specification: an anonymous volume needs an absolute destination");
             }
             (None, *dst, None)
         }
@@ -196,10 +177,7 @@ pub fn parse_volume_flag(s: &str) -> Result<MountRequest> {
     let mut nocopy = false;
     let mut propagation = None;
     let mut mode_seen = false;
-    for o in opts
-        .map(|o| o.split(',').collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
+    for o in opts.map(|o| o.split(',').collect::<Vec<_>>()).unwrap_or_default() {
         match o {
             "ro" | "rw" => {
                 if mode_seen {
@@ -212,30 +190,18 @@ pub fn parse_volume_flag(s: &str) -> Result<MountRequest> {
             "z" | "Z" => {} // SELinux relabel: nothing to do without SELinux.
             _ => match Propagation::parse(o) {
                 Some(p) => propagation = Some(p),
-                None => bail!(
-                    "{s:?}: unknown volume option {o:?} (valid: ro, rw, nocopy, {PROPAGATIONS})"
-                ),
+                None => bail!("{s:?}: unknown volume option {o:?} (valid: ro, rw, nocopy, {PROPAGATIONS})"),
             },
         }
     }
     match src {
-        None => Ok(MountRequest::Volume {
-            name: None,
-            dst,
-            readonly,
-            nocopy,
-        }),
+        None => Ok(MountRequest::Volume { name: None, dst, readonly, nocopy }),
         Some(src) if src.starts_with('/') => {
             if nocopy {
                 bail!("{s:?}: nocopy applies to volumes, not to a bind mount");
             }
             let src = parse_bind_source(src, s)?;
-            Ok(MountRequest::Bind {
-                src,
-                dst,
-                readonly,
-                propagation,
-            })
+            Ok(MountRequest::Bind { src, dst, readonly, propagation })
         }
         Some(src) if src.starts_with('.') || src.contains('/') => {
             bail!("{s:?}: bind source {src:?} must be an absolute path (or a volume name)")
@@ -245,12 +211,7 @@ pub fn parse_volume_flag(s: &str) -> Result<MountRequest> {
                 bail!("{s:?}: propagation applies to bind mounts, not to a volume");
             }
             validate_volume_name(name).map_err(|e| anyhow::anyhow!("{s:?}: {e}"))?;
-            Ok(MountRequest::Volume {
-                name: Some(name.to_string()),
-                dst,
-                readonly,
-                nocopy,
-            })
+            Ok(MountRequest::Volume { name: Some(name.to_string()), dst, readonly, nocopy })
         }
     }
 }
@@ -290,9 +251,7 @@ fn parse_mount_inner<'a>(s: &'a str) -> Result<MountRequest> {
                 readonly = match v {
                     None => true,
                     Some(b) => parse_bool(b).ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "{s:?}: invalid value {b:?} for {k} (use true, false, 1 or 0)"
-                        )
+                        anyhow::anyhow!("{s:?}: invalid value {b:?} for {k} (use true, false, 1 or 0)")
                     })?,
                 }
             }
@@ -301,18 +260,17 @@ fn parse_mount_inner<'a>(s: &'a str) -> Result<MountRequest> {
                 nocopy = match v {
                     None => true,
                     Some(b) => parse_bool(b).ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "{s:?}: invalid value {b:?} for {k} (use true, false, 1 or 0)"
-                        )
+                        anyhow::anyhow!("{s:?}: invalid value {b:?} for {k} (use true, false, 1 or 0)")
                     })?,
                 }
             }
             "bind-propagation" => {
                 type_specific.push((k, "bind"));
                 let v = need(v)?;
-                propagation = Some(Propagation::parse(v).ok_or_else(|| {
-                    anyhow::anyhow!("{s:?}: invalid bind-propagation {v:?} (valid: {PROPAGATIONS})")
-                })?);
+                propagation =
+                    Some(Propagation::parse(v).ok_or_else(|| {
+                        anyhow::anyhow!("{s:?}: invalid bind-propagation {v:?} (valid: {PROPAGATIONS})")
+                    })?);
             }
             "tmpfs-size" => {
                 type_specific.push((k, "tmpfs"));
@@ -324,9 +282,10 @@ fn parse_mount_inner<'a>(s: &'a str) -> Result<MountRequest> {
             "tmpfs-mode" => {
                 type_specific.push((k, "tmpfs"));
                 let v = need(v)?;
-                mode = Some(parse_mode(v).ok_or_else(|| {
-                    anyhow::anyhow!("{s:?}: invalid tmpfs-mode {v:?} (an octal mode such as 1770)")
-                })?);
+                mode =
+                    Some(parse_mode(v).ok_or_else(|| {
+                        anyhow::anyhow!("{s:?}: invalid tmpfs-mode {v:?} (an octal mode such as 1770)")
+                    })?);
             }
             "" => bail!("{s:?}: empty field"),
             _ => bail!(
@@ -351,23 +310,11 @@ fn parse_mount_inner<'a>(s: &'a str) -> Result<MountRequest> {
             if let Some(n) = src {
                 validate_volume_name(n).map_err(|e| anyhow::anyhow!("{s:?}: {e}"))?;
             }
-            Ok(MountRequest::Volume {
-                name: src.map(str::to_string),
-                dst,
-                readonly,
-                nocopy,
-            })
+            Ok(MountRequest::Volume { name: src.map(str::to_string), dst, readonly, nocopy })
         }
         "bind" => {
-            let Some(src) = src else {
-                bail!("{s:?}: type=bind needs source=/absolute/path")
-            };
-            Ok(MountRequest::Bind {
-                src: parse_bind_source(src, s)?,
-                dst,
-                readonly,
-                propagation,
-            })
+            let Some(src) = src else { bail!("{s:?}: type=bind needs source=/absolute/path") };
+            Ok(MountRequest::Bind { src: parse_bind_source(src, s)?, dst, readonly, propagation })
         }
         _ => {
             if src.is_some() {
@@ -390,22 +337,18 @@ pub fn parse_tmpfs_flag(s: &str) -> Result<MountRequest> {
     let dst = parse_destination(dst, s)?;
     let mut size = None;
     let mut mode = None;
-    for o in opts
-        .map(|o| o.split(',').collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
+    for o in opts.map(|o| o.split(',').collect::<Vec<_>>()).unwrap_or_default() {
         match o.split_once('=') {
             Some(("size", v)) => {
                 size = Some(parse_size(v).ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "{s:?}: invalid size {v:?} (a number with an optional k, m or g suffix)"
-                    )
+                    anyhow::anyhow!("{s:?}: invalid size {v:?} (a number with an optional k, m or g suffix)")
                 })?)
             }
             Some(("mode", v)) => {
-                mode = Some(parse_mode(v).ok_or_else(|| {
-                    anyhow::anyhow!("{s:?}: invalid mode {v:?} (an octal mode such as 1777)")
-                })?)
+                mode = Some(
+                    parse_mode(v)
+                        .ok_or_else(|| anyhow::anyhow!("{s:?}: invalid mode {v:?} (an octal mode such as 1777)"))?,
+                )
             }
             None if o == "rw" => {}
             _ => bail!("{s:?}: unknown tmpfs option {o:?} (valid: size=…, mode=…, rw)"),

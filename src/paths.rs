@@ -23,10 +23,7 @@ impl Paths {
     pub fn resolve(root: Option<&Path>, rootless: bool) -> Result<Paths> {
         if let Some(r) = root {
             let r = absolute(r)?;
-            return Ok(Paths {
-                run: r.join("run"),
-                data: r,
-            });
+            return Ok(Paths { run: r.join("run"), data: r });
         }
         if !rootless {
             return Ok(Paths {
@@ -38,10 +35,7 @@ impl Paths {
             Some(d) => PathBuf::from(d).join("minirun"),
             None => home_dir()?.join(".local/share/minirun"),
         };
-        Ok(Paths {
-            data,
-            run: rootless_runtime_dir()?.join("minirun"),
-        })
+        Ok(Paths { data, run: rootless_runtime_dir()?.join("minirun") })
     }
 
     pub fn images(&self) -> PathBuf {
@@ -70,9 +64,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     if p.is_absolute() {
         Ok(p.to_path_buf())
     } else {
-        Ok(std::env::current_dir()
-            .context("reading the current directory")?
-            .join(p))
+        Ok(std::env::current_dir().context("reading the current directory")?.join(p))
     }
 }
 

@@ -4,9 +4,7 @@ mod common;
 
 use minirun::paths::Paths;
 use minirun::storage::changes::{Change, ChangeKind, changes};
-use minirun::storage::driver::{
-    Driver, RootfsPlan, choose, mount_rootfs, prepare_container_layer, unmount_rootfs,
-};
+use minirun::storage::driver::{Driver, RootfsPlan, choose, mount_rootfs, prepare_container_layer, unmount_rootfs};
 use minirun::storage::fuse::find_daemon;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -19,11 +17,7 @@ impl Drop for Tmp {
 }
 
 fn tmpdir(rootless: bool) -> Tmp {
-    let d = tempfile::Builder::new()
-        .prefix("minirun-drv-")
-        .tempdir_in("/tmp")
-        .unwrap()
-        .keep();
+    let d = tempfile::Builder::new().prefix("minirun-drv-").tempdir_in("/tmp").unwrap().keep();
     if rootless {
         let (uid, gid) = common::test_user_ids();
         std::os::unix::fs::chown(&d, Some(uid), Some(gid)).unwrap();
@@ -34,44 +28,25 @@ fn tmpdir(rootless: bool) -> Tmp {
 fn chown_r(p: &Path, rootless: bool) {
     if rootless {
         let (uid, gid) = common::test_user_ids();
-        let st = std::process::Command::new("chown")
-            .arg("-hR")
-            .arg(format!("{uid}:{gid}"))
-            .arg(p)
-            .status()
-            .unwrap();
+        let st = std::process::Command::new("chown").arg("-hR").arg(format!("{uid}:{gid}")).arg(p).status().unwrap();
         assert!(st.success());
     }
 }
 
 fn set_opaque(p: &Path, rootless: bool) {
-    let name = if rootless {
-        "user.overlay.opaque"
-    } else {
-        "trusted.overlay.opaque"
-    };
+    let name = if rootless { "user.overlay.opaque" } else { "trusted.overlay.opaque" };
     minirun::storage::vfs::set_xattr(p, name, b"y").unwrap();
 }
 
 fn whiteout(p: &Path) {
-    nix::sys::stat::mknod(
-        p,
-        nix::sys::stat::SFlag::S_IFCHR,
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-        0,
-    )
-    .unwrap();
+    nix::sys::stat::mknod(p, nix::sys::stat::SFlag::S_IFCHR, nix::sys::stat::Mode::from_bits_truncate(0o600), 0)
+        .unwrap();
 }
 
 /// Two layers: a file, a 0:0 whiteout, an opaque dir.
 fn small_layers(base: &Path, rootless: bool) -> Vec<PathBuf> {
     let (l1, l2) = (base.join("layers/1/diff"), base.join("layers/2/diff"));
-    for d in [
-        l1.join("etc"),
-        l1.join("opq"),
-        l2.join("opq"),
-        l2.join("etc"),
-    ] {
+    for d in [l1.join("etc"), l1.join("opq"), l2.join("opq"), l2.join("etc")] {
         std::fs::create_dir_all(d).unwrap();
     }
     std::fs::write(l1.join("etc/file"), "one").unwrap();
@@ -117,21 +92,15 @@ fn in_child(rootless: bool, f: impl FnOnce() -> Result<(), String>) {
                 if rootless {
                     let (uid, gid) = common::test_user_ids();
                     nix::unistd::setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
-                    let (g, u) = (
-                        nix::unistd::Gid::from_raw(gid),
-                        nix::unistd::Uid::from_raw(uid),
-                    );
+                    let (g, u) = (nix::unistd::Gid::from_raw(gid), nix::unistd::Uid::from_raw(uid));
                     nix::unistd::setresgid(g, g, g).map_err(|e| format!("setresgid: {e}"))?;
                     nix::unistd::setresuid(u, u, u).map_err(|e| format!("setresuid: {e}"))?;
                     // Changing credentials made us non-dumpable: /proc/self would stay root's.
                     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
                     unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| format!("unshare user: {e}"))?;
-                    std::fs::write("/proc/self/setgroups", "deny")
-                        .map_err(|e| format!("setgroups deny: {e}"))?;
-                    std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))
-                        .map_err(|e| format!("uid_map: {e}"))?;
-                    std::fs::write("/proc/self/gid_map", format!("0 {gid} 1"))
-                        .map_err(|e| format!("gid_map: {e}"))?;
+                    std::fs::write("/proc/self/setgroups", "deny").map_err(|e| format!("setgroups deny: {e}"))?;
+                    std::fs::write("/proc/self/uid_map", format!("0 {uid} 1")).map_err(|e| format!("uid_map: {e}"))?;
+                    std::fs::write("/proc/self/gid_map", format!("0 {gid} 1")).map_err(|e| format!("gid_map: {e}"))?;
                 }
                 unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("unshare mount: {e}"))?;
                 nix::mount::mount(
@@ -159,19 +128,13 @@ fn in_child(rootless: bool, f: impl FnOnce() -> Result<(), String>) {
             let mut msg = String::new();
             rd.read_to_string(&mut msg).unwrap();
             let st = nix::sys::wait::waitpid(child, None).unwrap();
-            assert!(
-                matches!(st, nix::sys::wait::WaitStatus::Exited(_, 0)),
-                "child failed ({st:?}): {msg}"
-            );
+            assert!(matches!(st, nix::sys::wait::WaitStatus::Exited(_, 0)), "child failed ({st:?}): {msg}");
         }
     }
 }
 
 fn paths_in(base: &Path) -> Paths {
-    Paths {
-        data: base.join("data"),
-        run: base.join("run"),
-    }
+    Paths { data: base.join("data"), run: base.join("run") }
 }
 
 fn ensure(cond: bool, what: &str) -> Result<(), String> {
@@ -183,11 +146,7 @@ fn read(p: &Path) -> Result<String, String> {
 }
 
 fn no_mounts_under(base: &Path) {
-    assert!(
-        common::mounts_under(base).is_empty(),
-        "mounts left under {}",
-        base.display()
-    );
+    assert!(common::mounts_under(base).is_empty(), "mounts left under {}", base.display());
 }
 
 fn small_case(driver: Driver, rootless: bool) {
@@ -200,45 +159,23 @@ fn small_case(driver: Driver, rootless: bool) {
     let plan_file = base.join("plan.json");
     let (pf, lw) = (plan_file.clone(), lowers.clone());
     in_child(rootless, move || {
-        let plan = prepare_container_layer(&paths, "c1", driver, &lw, rootless)
-            .map_err(|e| format!("{e:#}"))?;
+        let plan = prepare_container_layer(&paths, "c1", driver, &lw, rootless).map_err(|e| format!("{e:#}"))?;
         std::fs::write(&pf, serde_json::to_vec(&plan).unwrap()).map_err(|e| e.to_string())?;
         mount_rootfs(&plan).map_err(|e| format!("mount_rootfs: {e}"))?;
         let m = &plan.merged;
         ensure(read(&m.join("etc/file"))? == "one", "lower file content")?;
-        ensure(
-            read(&m.join("etc/file2"))? == "two",
-            "upper lower file content",
-        )?;
-        ensure(
-            m.join("gone").symlink_metadata().is_err(),
-            "whiteout must hide /gone",
-        )?;
-        ensure(
-            !m.join("opq/hidden").exists(),
-            "opaque dir must hide lower content",
-        )?;
-        ensure(
-            m.join("opq/new").exists(),
-            "opaque dir keeps its own content",
-        )?;
+        ensure(read(&m.join("etc/file2"))? == "two", "upper lower file content")?;
+        ensure(m.join("gone").symlink_metadata().is_err(), "whiteout must hide /gone")?;
+        ensure(!m.join("opq/hidden").exists(), "opaque dir must hide lower content")?;
+        ensure(m.join("opq/new").exists(), "opaque dir keeps its own content")?;
         std::fs::write(m.join("etc/file"), "changed").map_err(|e| format!("write: {e}"))?;
         std::fs::remove_file(m.join("keep")).map_err(|e| format!("rm keep: {e}"))?;
         std::fs::create_dir(m.join("newdir")).map_err(|e| format!("mkdir: {e}"))?;
         std::fs::write(m.join("newdir/f"), "new").map_err(|e| format!("write new: {e}"))?;
-        ensure(
-            read(&lw[0].join("etc/file"))? == "one",
-            "lower layer must stay unchanged",
-        )?;
-        ensure(
-            lw[0].join("keep").exists(),
-            "lower file must survive deletion in merged",
-        )?;
+        ensure(read(&lw[0].join("etc/file"))? == "one", "lower layer must stay unchanged")?;
+        ensure(lw[0].join("keep").exists(), "lower file must survive deletion in merged")?;
         if driver != Driver::Vfs {
-            ensure(
-                read(&plan.upper.join("etc/file"))? == "changed",
-                "write must land in the upper dir",
-            )?;
+            ensure(read(&plan.upper.join("etc/file"))? == "changed", "write must land in the upper dir")?;
         }
         // The fuse daemon is left running on purpose: the host side stops it below.
         if driver != Driver::FuseOverlayfs {
@@ -249,40 +186,15 @@ fn small_case(driver: Driver, rootless: bool) {
     let plan: RootfsPlan = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
     if driver == Driver::FuseOverlayfs {
         // The daemon outlives the namespace's other processes (it is one of them)...
-        assert!(
-            find_daemon(&plan.merged).is_some(),
-            "fuse-overlayfs daemon expected alive until stopped"
-        );
+        assert!(find_daemon(&plan.merged).is_some(), "fuse-overlayfs daemon expected alive until stopped");
         unmount_rootfs(&plan).unwrap();
         // ...and is gone once the host side stops it.
-        assert!(
-            find_daemon(&plan.merged).is_none(),
-            "fuse-overlayfs daemon still alive after unmount_rootfs"
-        );
+        assert!(find_daemon(&plan.merged).is_none(), "fuse-overlayfs daemon still alive after unmount_rootfs");
     }
-    let got: Vec<String> = changes(&plan)
-        .unwrap()
-        .iter()
-        .map(Change::to_string)
-        .collect();
-    assert_eq!(
-        got,
-        [
-            "C /etc",
-            "C /etc/file",
-            "D /keep",
-            "A /newdir",
-            "A /newdir/f"
-        ],
-        "{driver:?} rootless={rootless}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(lowers[0].join("etc/file")).unwrap(),
-        "one"
-    );
-    in_child(rootless, move || {
-        minirun::storage::driver::remove_container_layer(&plan).map_err(|e| format!("{e:#}"))
-    });
+    let got: Vec<String> = changes(&plan).unwrap().iter().map(Change::to_string).collect();
+    assert_eq!(got, ["C /etc", "C /etc/file", "D /keep", "A /newdir", "A /newdir/f"], "{driver:?} rootless={rootless}");
+    assert_eq!(std::fs::read_to_string(lowers[0].join("etc/file")).unwrap(), "one");
+    in_child(rootless, move || minirun::storage::driver::remove_container_layer(&plan).map_err(|e| format!("{e:#}")));
     no_mounts_under(&base);
 }
 
@@ -294,19 +206,12 @@ fn many_case(driver: Driver, rootless: bool) {
     chown_r(&base.join("data"), rootless);
     let paths = paths_in(&base);
     in_child(rootless, move || {
-        let plan = prepare_container_layer(&paths, "big", driver, &lowers, rootless)
-            .map_err(|e| format!("{e:#}"))?;
+        let plan = prepare_container_layer(&paths, "big", driver, &lowers, rootless).map_err(|e| format!("{e:#}"))?;
         mount_rootfs(&plan).map_err(|e| format!("mount_rootfs with 130 lowers: {e}"))?;
         for i in [0, 64, 129] {
-            ensure(
-                read(&plan.merged.join(format!("f{i}")))? == i.to_string(),
-                "layer file visible",
-            )?;
+            ensure(read(&plan.merged.join(format!("f{i}")))? == i.to_string(), "layer file visible")?;
         }
-        ensure(
-            read(&plan.merged.join("shared"))? == "129",
-            "topmost layer wins",
-        )?;
+        ensure(read(&plan.merged.join("shared"))? == "129", "topmost layer wins")?;
         unmount_rootfs(&plan).map_err(|e| format!("{e:#}"))?;
         ensure(find_daemon(&plan.merged).is_none(), "fuse daemon gone")?;
         minirun::storage::driver::remove_container_layer(&plan).map_err(|e| format!("{e:#}"))
@@ -357,41 +262,19 @@ fn choose_probes_once_and_validates_overrides() {
         let paths = paths_in(&base);
         in_child(rootless, move || {
             let c = choose(&paths, rootless, None).map_err(|e| format!("{e:#}"))?;
-            ensure(
-                c.driver == Driver::Overlay,
-                &format!("overlay expected, got {c:?}"),
-            )?;
-            let want = if rootless {
-                "kernel overlay with userxattr works"
-            } else {
-                "kernel overlay works"
-            };
+            ensure(c.driver == Driver::Overlay, &format!("overlay expected, got {c:?}"))?;
+            let want = if rootless { "kernel overlay with userxattr works" } else { "kernel overlay works" };
             ensure(c.reason.contains(want), &c.reason)?;
-            ensure(
-                paths.data.join("storage-driver.json").exists(),
-                "cache written",
-            )?;
+            ensure(paths.data.join("storage-driver.json").exists(), "cache written")?;
             let again = choose(&paths, rootless, None).map_err(|e| format!("{e:#}"))?;
             ensure(again == c, "cached choice")?;
-            let f =
-                choose(&paths, rootless, Some("fuse-overlayfs")).map_err(|e| format!("{e:#}"))?;
-            ensure(
-                f.driver == Driver::FuseOverlayfs && f.reason.contains("forced"),
-                &f.reason,
-            )?;
+            let f = choose(&paths, rootless, Some("fuse-overlayfs")).map_err(|e| format!("{e:#}"))?;
+            ensure(f.driver == Driver::FuseOverlayfs && f.reason.contains("forced"), &f.reason)?;
             let v = choose(&paths, rootless, Some("vfs")).map_err(|e| format!("{e:#}"))?;
             ensure(v.driver == Driver::Vfs, "vfs forced")?;
             let e = format!("{:#}", choose(&paths, rootless, Some("zfs")).unwrap_err());
-            ensure(
-                e.contains("\"zfs\"") && e.contains("overlay, fuse-overlayfs, vfs"),
-                &e,
-            )?;
-            ensure(
-                std::fs::read_dir(paths.tmp())
-                    .map(|d| d.count() == 0)
-                    .unwrap_or(true),
-                "probe dirs cleaned",
-            )?;
+            ensure(e.contains("\"zfs\"") && e.contains("overlay, fuse-overlayfs, vfs"), &e)?;
+            ensure(std::fs::read_dir(paths.tmp()).map(|d| d.count() == 0).unwrap_or(true), "probe dirs cleaned")?;
             Ok(())
         });
         no_mounts_under(&base);
@@ -416,19 +299,10 @@ fn changes_reports_opaque_replacement() {
         merged: base.join("merged"),
         rootless: false,
     };
-    let got: Vec<(ChangeKind, String)> = changes(&plan)
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.kind, c.path))
-        .collect();
+    let got: Vec<(ChangeKind, String)> = changes(&plan).unwrap().into_iter().map(|c| (c.kind, c.path)).collect();
     use ChangeKind::*;
     assert_eq!(
         got,
-        [
-            (C, "/etc".into()),
-            (A, "/etc/brandnew".into()),
-            (D, "/etc/file".into()),
-            (C, "/etc/file2".into())
-        ]
+        [(C, "/etc".into()), (A, "/etc/brandnew".into()), (D, "/etc/file".into()), (C, "/etc/file2".into())]
     );
 }

@@ -27,12 +27,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "MINIRUN_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Storage driver: overlay, fuse-overlayfs or vfs (default: probed; also MINIRUN_STORAGE_DRIVER).
-    #[arg(
-        long,
-        global = true,
-        env = "MINIRUN_STORAGE_DRIVER",
-        value_name = "DRIVER"
-    )]
+    #[arg(long, global = true, env = "MINIRUN_STORAGE_DRIVER", value_name = "DRIVER")]
     pub storage_driver: Option<String>,
     /// Log level: error, warn, info, debug.
     #[arg(long, global = true, default_value = "warn")]
@@ -93,11 +88,7 @@ fn init_logging(level: &str) {
 /// Entry point of the binary: returns the process exit status.
 pub fn main() -> i32 {
     let argv0 = std::env::args_os().next().unwrap_or_default();
-    let base = std::path::Path::new(&argv0)
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
+    let base = std::path::Path::new(&argv0).file_name().unwrap_or_default().to_string_lossy().into_owned();
     if base.starts_with("minirun-oci") || base == "runc" {
         return oci::main_from_args(std::env::args_os().collect());
     }
@@ -128,11 +119,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         return crate::idmap::reexec_in_userns(&m);
     }
     let paths = Paths::resolve(cli.root.as_deref(), rootless)?;
-    let ctx = Ctx {
-        paths,
-        rootless,
-        storage_driver: cli.storage_driver,
-    };
+    let ctx = Ctx { paths, rootless, storage_driver: cli.storage_driver };
     match cli.cmd {
         Command::Info(a) => info::run(&ctx, a),
         Command::Load(a) => load::run(&ctx, a),

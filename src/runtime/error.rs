@@ -18,28 +18,12 @@ pub struct StageError {
 }
 
 impl StageError {
-    pub fn new(
-        stage: &str,
-        op: impl Into<String>,
-        path: Option<String>,
-        errno: Option<i32>,
-    ) -> Self {
-        StageError {
-            stage: stage.into(),
-            op: op.into(),
-            path,
-            errno,
-            hint: None,
-        }
+    pub fn new(stage: &str, op: impl Into<String>, path: Option<String>, errno: Option<i32>) -> Self {
+        StageError { stage: stage.into(), op: op.into(), path, errno, hint: None }
     }
 
     /// From a nix errno.
-    pub fn errno(
-        stage: &str,
-        op: impl Into<String>,
-        path: impl Into<String>,
-        e: nix::errno::Errno,
-    ) -> Self {
+    pub fn errno(stage: &str, op: impl Into<String>, path: impl Into<String>, e: nix::errno::Errno) -> Self {
         Self::new(stage, op, Some(path.into()), Some(e as i32))
     }
 
@@ -85,9 +69,6 @@ mod tests {
         let e = StageError::errno("exec", "exec", "/bin/nope", nix::errno::Errno::ENOENT);
         assert_eq!(e.to_string(), "exec /bin/nope: no such file or directory");
         let e = StageError::errno("mounts", "mount proc on", "/proc", nix::errno::Errno::EPERM);
-        assert_eq!(
-            e.to_string(),
-            "mount proc on /proc: operation not permitted"
-        );
+        assert_eq!(e.to_string(), "mount proc on /proc: operation not permitted");
     }
 }

@@ -21,8 +21,5 @@ pub struct RootfsCtx<'a> {
 /// /dev symlinks, pivot_root (or chroot), masked and readonly paths, readonly root.
 /// On return the process's root and cwd are the container's `/`.
 pub fn setup_rootfs(_ctx: &RootfsCtx) -> StageResult<()> {
-    Err(super::error::StageError::msg(
-        "rootfs",
-        "rootfs setup not implemented yet",
-    ))
+    Err(super::error::StageError::msg("rootfs", "rootfs setup not implemented yet"))
 }

@@ -138,12 +138,7 @@ fn sorted_names(dir: &Path) -> Result<Vec<String>> {
     Ok(v)
 }
 
-fn walk_upper(
-    upper: &Path,
-    lowers: &[PathBuf],
-    rel: &Path,
-    out: &mut BTreeMap<String, ChangeKind>,
-) -> Result<()> {
+fn walk_upper(upper: &Path, lowers: &[PathBuf], rel: &Path, out: &mut BTreeMap<String, ChangeKind>) -> Result<()> {
     let dir = upper.join(rel);
     let names = sorted_names(&dir)?;
     if !rel.as_os_str().is_empty() && is_opaque(&dir) {
@@ -155,10 +150,7 @@ fn walk_upper(
     }
     for name in names {
         let r = rel.join(&name);
-        let md = dir
-            .join(&name)
-            .symlink_metadata()
-            .with_context(|| format!("stat {}", dir.join(&name).display()))?;
+        let md = dir.join(&name).symlink_metadata().with_context(|| format!("stat {}", dir.join(&name).display()))?;
         if is_opaque_marker(name.as_bytes()) {
             continue;
         }
@@ -170,11 +162,7 @@ fn walk_upper(
             out.insert(abs(&rel.join(t)), ChangeKind::D);
             continue;
         }
-        let kind = if lower_lookup(lowers, &r).is_some() {
-            ChangeKind::C
-        } else {
-            ChangeKind::A
-        };
+        let kind = if lower_lookup(lowers, &r).is_some() { ChangeKind::C } else { ChangeKind::A };
         out.insert(abs(&r), kind);
         if md.is_dir() {
             walk_upper(upper, lowers, &r, out)?;
@@ -184,11 +172,7 @@ fn walk_upper(
 }
 
 fn differs(a: &Metadata, b: &Metadata, pa: &Path, pb: &Path) -> bool {
-    if a.file_type() != b.file_type()
-        || a.mode() != b.mode()
-        || a.uid() != b.uid()
-        || a.gid() != b.gid()
-    {
+    if a.file_type() != b.file_type() || a.mode() != b.mode() || a.uid() != b.uid() || a.gid() != b.gid() {
         return true;
     }
     if a.is_dir() {
@@ -197,18 +181,10 @@ fn differs(a: &Metadata, b: &Metadata, pa: &Path, pb: &Path) -> bool {
     if a.file_type().is_symlink() {
         return std::fs::read_link(pa).ok() != std::fs::read_link(pb).ok();
     }
-    a.size() != b.size()
-        || a.mtime() != b.mtime()
-        || a.mtime_nsec() != b.mtime_nsec()
-        || a.rdev() != b.rdev()
+    a.size() != b.size() || a.mtime() != b.mtime() || a.mtime_nsec() != b.mtime_nsec() || a.rdev() != b.rdev()
 }
 
-fn walk_copy(
-    root: &Path,
-    lowers: &[PathBuf],
-    rel: &Path,
-    out: &mut BTreeMap<String, ChangeKind>,
-) -> Result<()> {
+fn walk_copy(root: &Path, lowers: &[PathBuf], rel: &Path, out: &mut BTreeMap<String, ChangeKind>) -> Result<()> {
     let dir = root.join(rel);
     let names = sorted_names(&dir)?;
     for gone in lower_children(lowers, rel) {
@@ -219,21 +195,15 @@ fn walk_copy(
     for name in names {
         let r = rel.join(&name);
         let p = dir.join(&name);
-        let md = p
-            .symlink_metadata()
-            .with_context(|| format!("stat {}", p.display()))?;
+        let md = p.symlink_metadata().with_context(|| format!("stat {}", p.display()))?;
         let lower = lower_lookup(lowers, &r);
         match &lower {
             None => {
                 out.insert(abs(&r), ChangeKind::A);
             }
             Some(lm) => {
-                let lp = lowers
-                    .iter()
-                    .rev()
-                    .map(|l| l.join(&r))
-                    .find(|x| x.symlink_metadata().is_ok())
-                    .unwrap_or_default();
+                let lp =
+                    lowers.iter().rev().map(|l| l.join(&r)).find(|x| x.symlink_metadata().is_ok()).unwrap_or_default();
                 if differs(&md, lm, &p, &lp) {
                     out.insert(abs(&r), ChangeKind::C);
                 }
@@ -277,8 +247,5 @@ pub fn changes(plan: &RootfsPlan) -> Result<Vec<Change>> {
             cur = d.parent();
         }
     }
-    Ok(out
-        .into_iter()
-        .map(|(path, kind)| Change { kind, path })
-        .collect())
+    Ok(out.into_iter().map(|(path, kind)| Change { kind, path }).collect())
 }

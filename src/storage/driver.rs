@@ -78,9 +78,7 @@ struct Cache {
 
 /// The running kernel's release (`uname -r`).
 pub fn kernel_release() -> String {
-    nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default()
+    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn cache_path(paths: &Paths) -> PathBuf {
@@ -90,11 +88,7 @@ fn cache_path(paths: &Paths) -> PathBuf {
 fn load_cache(paths: &Paths, kernel: &str, rootless: bool) -> Cache {
     match crate::fsutil::read_json::<Cache>(&cache_path(paths)) {
         Ok(c) if c.kernel == kernel && c.rootless == rootless => c,
-        _ => Cache {
-            kernel: kernel.to_string(),
-            rootless,
-            ..Cache::default()
-        },
+        _ => Cache { kernel: kernel.to_string(), rootless, ..Cache::default() },
     }
 }
 
@@ -115,12 +109,8 @@ fn probe_cached(paths: &Paths, cache: &mut Cache, d: Driver, rootless: bool) -> 
 /// if given and working, else the first of overlay, fuse-overlayfs, vfs that works.
 /// Probes run once per kernel release and rootless mode; results are cached.
 pub fn choose(paths: &Paths, rootless: bool, override_: Option<&str>) -> Result<DriverChoice> {
-    let forced = override_
-        .filter(|s| !s.is_empty())
-        .map(Driver::from_name)
-        .transpose()?;
-    std::fs::create_dir_all(&paths.data)
-        .with_context(|| format!("creating {}", paths.data.display()))?;
+    let forced = override_.filter(|s| !s.is_empty()).map(Driver::from_name).transpose()?;
+    std::fs::create_dir_all(&paths.data).with_context(|| format!("creating {}", paths.data.display()))?;
     let _lock = crate::fsutil::lock_exclusive(&paths.data.join(".storage-driver.lock"))?;
     let kernel = kernel_release();
     let mut cache = load_cache(paths, &kernel, rootless);
@@ -157,28 +147,19 @@ fn auto_choose(paths: &Paths, cache: &mut Cache, rootless: bool, kernel: &str) -
     let mut tried = Vec::new();
     match probe_cached(paths, cache, Driver::Overlay, rootless) {
         Ok(why) => {
-            return DriverChoice {
-                driver: Driver::Overlay,
-                reason: format!("{why} (kernel {kernel})"),
-            };
+            return DriverChoice { driver: Driver::Overlay, reason: format!("{why} (kernel {kernel})") };
         }
         Err(e) => tried.push(format!("kernel overlay failed: {e}")),
     }
     match probe_cached(paths, cache, Driver::FuseOverlayfs, rootless) {
         Ok(why) => {
             tried.push(why);
-            return DriverChoice {
-                driver: Driver::FuseOverlayfs,
-                reason: tried.join("; "),
-            };
+            return DriverChoice { driver: Driver::FuseOverlayfs, reason: tried.join("; ") };
         }
         Err(e) => tried.push(format!("fuse-overlayfs failed: {e}")),
     }
     tried.push("falling back to vfs: copies every layer per container".into());
-    DriverChoice {
-        driver: Driver::Vfs,
-        reason: tried.join("; "),
-    }
+    DriverChoice { driver: Driver::Vfs, reason: tried.join("; ") }
 }
 
 /// Everything needed to mount one container's root filesystem, built on the host
@@ -228,8 +209,7 @@ pub fn prepare_container_layer(
             mkdir(&staging)?;
             vfs::flatten_into(lowers, &staging)
                 .with_context(|| format!("copying the image layers into {}", staging.display()))?;
-            std::fs::rename(&staging, &rootfs)
-                .with_context(|| format!("renaming into {}", rootfs.display()))?;
+            std::fs::rename(&staging, &rootfs).with_context(|| format!("renaming into {}", rootfs.display()))?;
             return Ok(RootfsPlan {
                 driver,
                 lowers: lowers.to_vec(),
@@ -242,14 +222,7 @@ pub fn prepare_container_layer(
         let (upper, work) = (dir.join("upper"), dir.join("work"));
         mkdir(&upper)?;
         mkdir(&work)?;
-        Ok(RootfsPlan {
-            driver,
-            lowers: lowers.to_vec(),
-            upper,
-            work,
-            merged,
-            rootless,
-        })
+        Ok(RootfsPlan { driver, lowers: lowers.to_vec(), upper, work, merged, rootless })
     })();
     if res.is_err() {
         let _ = remove_container_layer_dir(&dir);
@@ -286,21 +259,10 @@ pub fn mount_rootfs(plan: &RootfsPlan) -> StageResult<()> {
         Driver::FuseOverlayfs => fuse::mount(plan),
         Driver::Vfs => {
             use nix::mount::{MsFlags, mount};
-            mount(
-                Some(&plan.upper),
-                &plan.merged,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .map_err(|e| {
-                StageError::errno(
-                    "rootfs",
-                    "bind-mount the vfs copy on",
-                    plan.merged.display().to_string(),
-                    e,
-                )
-            })
+            mount(Some(&plan.upper), &plan.merged, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .map_err(|e| {
+                    StageError::errno("rootfs", "bind-mount the vfs copy on", plan.merged.display().to_string(), e)
+                })
         }
     }
 }

@@ -16,18 +16,13 @@ const PIDFILE: &str = "fuse-overlayfs.pid";
 
 /// Path of the fuse-overlayfs binary, or an error saying how to install it.
 pub fn binary() -> Result<PathBuf> {
-    crate::idmap::which("fuse-overlayfs").context(
-        "fuse-overlayfs not found in PATH: install it with: apt-get install fuse-overlayfs",
-    )
+    crate::idmap::which("fuse-overlayfs")
+        .context("fuse-overlayfs not found in PATH: install it with: apt-get install fuse-overlayfs")
 }
 
 /// Check that /dev/fuse can be opened read-write.
 pub fn check_dev_fuse() -> Result<()> {
-    match std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/fuse")
-    {
+    match std::fs::OpenOptions::new().read(true).write(true).open("/dev/fuse") {
         Ok(_) => Ok(()),
         Err(e) => bail!(
             "cannot open /dev/fuse ({e}): fuse-overlayfs needs it; as root run `chmod 0666 /dev/fuse` \
@@ -48,21 +43,12 @@ pub fn probe(paths: &Paths, rootless: bool) -> Result<String> {
 /// the daemon's pid. Lower dirs are passed relative to their common parent (the
 /// daemon runs there), so any number of layers fits.
 pub fn mount(plan: &RootfsPlan) -> StageResult<()> {
-    let fail = |msg: String| {
-        StageError::msg(
-            "rootfs",
-            format!("fuse-overlayfs on {}: {msg}", plan.merged.display()),
-        )
-    };
+    let fail = |msg: String| StageError::msg("rootfs", format!("fuse-overlayfs on {}: {msg}", plan.merged.display()));
     let bin = binary().map_err(|e| fail(format!("{e:#}")))?;
     check_dev_fuse().map_err(|e| fail(format!("{e:#}")))?;
     let base = common_dir(&plan.lowers);
-    let lowers: Vec<String> = plan
-        .lowers
-        .iter()
-        .rev()
-        .map(|l| l.strip_prefix(&base).unwrap_or(l).display().to_string())
-        .collect();
+    let lowers: Vec<String> =
+        plan.lowers.iter().rev().map(|l| l.strip_prefix(&base).unwrap_or(l).display().to_string()).collect();
     let opts = format!(
         "lowerdir={},upperdir={},workdir={},allow_other",
         lowers.join(":"),
@@ -79,28 +65,16 @@ pub fn mount(plan: &RootfsPlan) -> StageResult<()> {
         .map_err(|e| fail(format!("running {}: {e}", bin.display())))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let err: Vec<&str> = err
-            .lines()
-            .filter(|l| !l.starts_with("unknown argument ignored"))
-            .collect();
-        return Err(fail(format!(
-            "{} failed ({}): {}",
-            bin.display(),
-            out.status,
-            err.join("; ")
-        )));
+        let err: Vec<&str> = err.lines().filter(|l| !l.starts_with("unknown argument ignored")).collect();
+        return Err(fail(format!("{} failed ({}): {}", bin.display(), out.status, err.join("; "))));
     }
     // The foreground process exits once the mount is up; the daemon carries on.
     match find_daemon(&plan.merged) {
         Some(pid) => {
             let pf = plan.container_dir().join(PIDFILE);
-            std::fs::write(&pf, pid.to_string())
-                .map_err(|e| fail(format!("writing {}: {e}", pf.display())))?;
+            std::fs::write(&pf, pid.to_string()).map_err(|e| fail(format!("writing {}: {e}", pf.display())))?;
         }
-        None => tracing::warn!(
-            "fuse-overlayfs daemon for {} not found after mounting",
-            plan.merged.display()
-        ),
+        None => tracing::warn!("fuse-overlayfs daemon for {} not found after mounting", plan.merged.display()),
     }
     Ok(())
 }
@@ -108,10 +82,7 @@ pub fn mount(plan: &RootfsPlan) -> StageResult<()> {
 fn cmdline(pid: i32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| {
-            b.split(|c| *c == 0)
-                .filter(|s| !s.is_empty())
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect()
+            b.split(|c| *c == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
         })
         .unwrap_or_default()
 }
@@ -125,10 +96,7 @@ fn is_daemon_for(pid: i32, merged: &Path) -> bool {
 
 fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit_once(')')
-                .is_none_or(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
+        .map(|s| s.rsplit_once(')').is_none_or(|(_, rest)| rest.trim_start().starts_with('Z')))
         .unwrap_or(true)
 }
 

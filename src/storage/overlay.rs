@@ -38,21 +38,12 @@ fn fs_log(fd: &OwnedFd) -> Option<String> {
         if n <= 0 {
             break;
         }
-        msgs.push(
-            String::from_utf8_lossy(&buf[..n as usize])
-                .trim()
-                .to_string(),
-        );
+        msgs.push(String::from_utf8_lossy(&buf[..n as usize]).trim().to_string());
     }
     (!msgs.is_empty()).then(|| msgs.join("; "))
 }
 
-fn fsconfig(
-    fd: &OwnedFd,
-    cmd: libc::c_uint,
-    key: Option<&str>,
-    val: Option<&CString>,
-) -> nix::Result<()> {
+fn fsconfig(fd: &OwnedFd, cmd: libc::c_uint, key: Option<&str>, val: Option<&CString>) -> nix::Result<()> {
     use std::os::fd::AsRawFd;
     let key = key.map(|k| CString::new(k).unwrap());
     let kp = key.as_ref().map_or(std::ptr::null(), |k| k.as_ptr());
@@ -70,12 +61,8 @@ enum NewApi {
 
 fn mount_new_api(plan: &RootfsPlan) -> Result<(), NewApi> {
     let err = |op: &str, e: nix::errno::Errno, fd: Option<&OwnedFd>| {
-        let mut se = StageError::errno(
-            "rootfs",
-            format!("mount overlay ({op}) on"),
-            plan.merged.display().to_string(),
-            e,
-        );
+        let mut se =
+            StageError::errno("rootfs", format!("mount overlay ({op}) on"), plan.merged.display().to_string(), e);
         if let Some(h) = fd.and_then(fs_log) {
             se = se.with_hint(h);
         }
@@ -101,23 +88,12 @@ fn mount_new_api(plan: &RootfsPlan) -> Result<(), NewApi> {
             return Err(err(&format!("lowerdir+ {}", l.display()), e, Some(&fd)));
         }
     }
-    fsconfig(
-        &fd,
-        FSCONFIG_SET_STRING,
-        Some("upperdir"),
-        Some(&cstr(&plan.upper)),
-    )
-    .map_err(|e| err("upperdir", e, Some(&fd)))?;
-    fsconfig(
-        &fd,
-        FSCONFIG_SET_STRING,
-        Some("workdir"),
-        Some(&cstr(&plan.work)),
-    )
-    .map_err(|e| err("workdir", e, Some(&fd)))?;
+    fsconfig(&fd, FSCONFIG_SET_STRING, Some("upperdir"), Some(&cstr(&plan.upper)))
+        .map_err(|e| err("upperdir", e, Some(&fd)))?;
+    fsconfig(&fd, FSCONFIG_SET_STRING, Some("workdir"), Some(&cstr(&plan.work)))
+        .map_err(|e| err("workdir", e, Some(&fd)))?;
     if plan.rootless {
-        fsconfig(&fd, FSCONFIG_SET_FLAG, Some("userxattr"), None)
-            .map_err(|e| err("userxattr", e, Some(&fd)))?;
+        fsconfig(&fd, FSCONFIG_SET_FLAG, Some("userxattr"), None).map_err(|e| err("userxattr", e, Some(&fd)))?;
     }
     fsconfig(&fd, FSCONFIG_CMD_CREATE, None, None).map_err(|e| err("create", e, Some(&fd)))?;
     use std::os::fd::AsRawFd;
@@ -173,29 +149,14 @@ pub(super) fn common_dir(paths: &[PathBuf]) -> PathBuf {
 /// dirs are given relative to their common parent after a chdir there.
 fn mount_legacy(plan: &RootfsPlan) -> StageResult<()> {
     let base = common_dir(&plan.lowers);
-    let lowers: Vec<String> = plan
-        .lowers
-        .iter()
-        .rev()
-        .map(|l| l.strip_prefix(&base).unwrap_or(l).display().to_string())
-        .collect();
-    let mut data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lowers.join(":"),
-        plan.upper.display(),
-        plan.work.display()
-    );
+    let lowers: Vec<String> =
+        plan.lowers.iter().rev().map(|l| l.strip_prefix(&base).unwrap_or(l).display().to_string()).collect();
+    let mut data =
+        format!("lowerdir={},upperdir={},workdir={}", lowers.join(":"), plan.upper.display(), plan.work.display());
     if plan.rootless {
         data.push_str(",userxattr");
     }
-    let fail = |e| {
-        StageError::errno(
-            "rootfs",
-            "mount overlay on",
-            plan.merged.display().to_string(),
-            e,
-        )
-    };
+    let fail = |e| StageError::errno("rootfs", "mount overlay on", plan.merged.display().to_string(), e);
     if data.len() >= 4096 {
         return Err(fail(nix::errno::Errno::E2BIG).with_hint(format!(
             "{} layers do not fit in one page of mount options on this kernel; kernel >= 6.8 or --storage-driver fuse-overlayfs",
@@ -203,8 +164,7 @@ fn mount_legacy(plan: &RootfsPlan) -> StageResult<()> {
         )));
     }
     let old = std::env::current_dir().ok();
-    nix::unistd::chdir(&base)
-        .map_err(|e| StageError::errno("rootfs", "chdir to", base.display().to_string(), e))?;
+    nix::unistd::chdir(&base).map_err(|e| StageError::errno("rootfs", "chdir to", base.display().to_string(), e))?;
     let r = nix::mount::mount(
         Some("overlay"),
         &plan.merged,
@@ -230,21 +190,12 @@ pub fn mount(plan: &RootfsPlan) -> StageResult<()> {
 /// Probe the kernel overlay with a real mount.
 pub fn probe(paths: &Paths, rootless: bool) -> Result<String> {
     probe_mount(paths, rootless, Driver::Overlay)?;
-    Ok(if rootless {
-        "kernel overlay with userxattr works".into()
-    } else {
-        "kernel overlay works".into()
-    })
+    Ok(if rootless { "kernel overlay with userxattr works".into() } else { "kernel overlay works".into() })
 }
 
 fn mknod_whiteout(p: &Path) -> Result<()> {
-    nix::sys::stat::mknod(
-        p,
-        nix::sys::stat::SFlag::S_IFCHR,
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-        0,
-    )
-    .with_context(|| format!("mknod 0:0 whiteout {}", p.display()))
+    nix::sys::stat::mknod(p, nix::sys::stat::SFlag::S_IFCHR, nix::sys::stat::Mode::from_bits_truncate(0o600), 0)
+        .with_context(|| format!("mknod 0:0 whiteout {}", p.display()))
 }
 
 /// A real test mount in `<data>/tmp`: two lowers, a 0:0 whiteout, an opaque dir;
@@ -252,33 +203,21 @@ fn mknod_whiteout(p: &Path) -> Result<()> {
 /// file in `merged` to prove copy-up and whiteout creation. Runs in a forked child
 /// with its own mount namespace so nothing leaks into ours.
 pub(super) fn probe_mount(paths: &Paths, rootless: bool, driver: Driver) -> Result<()> {
-    std::fs::create_dir_all(paths.tmp())
-        .with_context(|| format!("creating {}", paths.tmp().display()))?;
-    let dir = paths.tmp().join(format!(
-        "probe-{}-{}",
-        driver.name(),
-        &crate::fsutil::random_id()[..12]
-    ));
+    std::fs::create_dir_all(paths.tmp()).with_context(|| format!("creating {}", paths.tmp().display()))?;
+    let dir = paths.tmp().join(format!("probe-{}-{}", driver.name(), &crate::fsutil::random_id()[..12]));
     std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let res = (|| -> Result<()> {
         let (l1, l2) = (dir.join("l1"), dir.join("l2"));
         for d in ["l1", "l2", "upper", "work", "merged", "l1/opq", "l2/opq"] {
-            std::fs::create_dir(dir.join(d))
-                .with_context(|| format!("creating {}", dir.join(d).display()))?;
+            std::fs::create_dir(dir.join(d)).with_context(|| format!("creating {}", dir.join(d).display()))?;
         }
         for f in ["gone", "keep", "del", "opq/hidden"] {
-            std::fs::write(l1.join(f), f)
-                .with_context(|| format!("writing {}", l1.join(f).display()))?;
+            std::fs::write(l1.join(f), f).with_context(|| format!("writing {}", l1.join(f).display()))?;
         }
         std::fs::write(l2.join("opq/new"), "new")?;
         mknod_whiteout(&l2.join("gone"))?;
-        let xattr = if rootless {
-            OPAQUE_XATTR_USER
-        } else {
-            OPAQUE_XATTR_ROOT
-        };
-        set_xattr(&l2.join("opq"), xattr, b"y")
-            .with_context(|| format!("setting {xattr} on {}", l2.display()))?;
+        let xattr = if rootless { OPAQUE_XATTR_USER } else { OPAQUE_XATTR_ROOT };
+        set_xattr(&l2.join("opq"), xattr, b"y").with_context(|| format!("setting {xattr} on {}", l2.display()))?;
         let plan = RootfsPlan {
             driver,
             lowers: vec![l1, l2],
@@ -306,8 +245,7 @@ fn probe_checks(plan: &RootfsPlan) -> Result<()> {
         if m.join("opq/hidden").exists() || !m.join("opq/new").exists() {
             bail!("the opaque directory does not hide the lower content");
         }
-        std::fs::remove_file(m.join("del"))
-            .context("deleting a lower file in merged (copy-up/whiteout)")?;
+        std::fs::remove_file(m.join("del")).context("deleting a lower file in merged (copy-up/whiteout)")?;
         std::fs::write(m.join("written"), "x").context("writing a file in merged")?;
         let up = plan.upper.join("del").symlink_metadata();
         let whiteout = up.as_ref().is_ok_and(is_whiteout) || plan.upper.join(".wh.del").exists();
@@ -330,8 +268,7 @@ pub(super) fn run_in_private_mount_ns(f: impl FnOnce() -> Result<()>) -> Result<
         nix::unistd::ForkResult::Child => {
             drop(rd);
             let r = (|| -> Result<()> {
-                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-                    .context("unshare(CLONE_NEWNS)")?;
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).context("unshare(CLONE_NEWNS)")?;
                 nix::mount::mount(
                     None::<&str>,
                     "/",
@@ -369,6 +306,5 @@ pub(super) fn run_in_private_mount_ns(f: impl FnOnce() -> Result<()>) -> Result<
 
 /// True when `p` is a character device 0:0 (an overlay whiteout).
 pub fn is_whiteout_path(p: &Path) -> bool {
-    p.symlink_metadata()
-        .is_ok_and(|m| m.file_type().is_char_device() && is_whiteout(&m))
+    p.symlink_metadata().is_ok_and(|m| m.file_type().is_char_device() && is_whiteout(&m))
 }

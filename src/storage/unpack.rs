@@ -28,10 +28,6 @@ pub struct UnpackStats {
 
 /// Unpack an (already decompressed) layer tar stream into the empty directory `dest`.
 /// Nothing is ever created, changed or removed outside `dest`.
-pub fn unpack_layer<R: Read>(
-    _reader: R,
-    _dest: &Path,
-    _opts: &UnpackOptions,
-) -> Result<UnpackStats> {
+pub fn unpack_layer<R: Read>(_reader: R, _dest: &Path, _opts: &UnpackOptions) -> Result<UnpackStats> {
     anyhow::bail!("unpack: not implemented yet")
 }

@@ -32,9 +32,7 @@ pub fn is_whiteout(md: &Metadata) -> bool {
 /// True when the directory `p` is marked opaque (any of the xattrs overlay and
 /// fuse-overlayfs use, or a kept `.wh..wh..opq` marker).
 pub fn is_opaque(p: &Path) -> bool {
-    [OPAQUE_XATTR_ROOT, OPAQUE_XATTR_USER, OPAQUE_XATTR_FUSE]
-        .iter()
-        .any(|x| get_xattr(p, x).is_some_and(|v| v == b"y"))
+    [OPAQUE_XATTR_ROOT, OPAQUE_XATTR_USER, OPAQUE_XATTR_FUSE].iter().any(|x| get_xattr(p, x).is_some_and(|v| v == b"y"))
         || p.join(OPAQUE_MARKER).symlink_metadata().is_ok()
         || p.join(".wh..opq").symlink_metadata().is_ok()
 }
@@ -49,9 +47,7 @@ pub fn get_xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; 256];
     loop {
         // SAFETY: valid C strings and a buffer of the given size.
-        let n = unsafe {
-            libc::lgetxattr(cp.as_ptr(), cn.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
-        };
+        let n = unsafe { libc::lgetxattr(cp.as_ptr(), cn.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
         if n >= 0 {
             buf.truncate(n as usize);
             return Some(buf);
@@ -68,11 +64,7 @@ pub fn set_xattr(p: &Path, name: &str, val: &[u8]) -> std::io::Result<()> {
     let (cp, cn) = (c(p), CString::new(name)?);
     // SAFETY: valid C strings and value buffer.
     let r = unsafe { libc::lsetxattr(cp.as_ptr(), cn.as_ptr(), val.as_ptr().cast(), val.len(), 0) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
 
 /// The xattr names of `p` (not following a symlink).
@@ -91,16 +83,11 @@ pub fn list_xattrs(p: &Path) -> Vec<String> {
         }
         buf.resize(buf.len() * 4, 0);
     }
-    buf.split(|b| *b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect()
+    buf.split(|b| *b == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
 }
 
 fn is_overlay_private(name: &str) -> bool {
-    name.starts_with("trusted.overlay.")
-        || name.starts_with("user.overlay.")
-        || name.starts_with("user.fuseoverlayfs.")
+    name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.") || name.starts_with("user.fuseoverlayfs.")
 }
 
 /// Copy owner, mode, xattrs (minus overlay-private ones) and times from `md`/`src` to `dst`.
@@ -143,9 +130,7 @@ fn copy_meta(src: &Path, dst: &Path, md: &Metadata) -> Result<()> {
 fn remove_any(p: &Path) -> Result<()> {
     match p.symlink_metadata() {
         Err(_) => Ok(()),
-        Ok(m) if m.is_dir() => {
-            std::fs::remove_dir_all(p).with_context(|| format!("removing {}", p.display()))
-        }
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p).with_context(|| format!("removing {}", p.display())),
         Ok(_) => std::fs::remove_file(p).with_context(|| format!("removing {}", p.display())),
     }
 }
@@ -153,13 +138,10 @@ fn remove_any(p: &Path) -> Result<()> {
 fn copy_leaf(src: &Path, dst: &Path, md: &Metadata) -> Result<()> {
     let ft = md.file_type();
     if ft.is_file() {
-        std::fs::copy(src, dst)
-            .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+        std::fs::copy(src, dst).with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
     } else if ft.is_symlink() {
-        let t =
-            std::fs::read_link(src).with_context(|| format!("reading link {}", src.display()))?;
-        std::os::unix::fs::symlink(&t, dst)
-            .with_context(|| format!("creating symlink {}", dst.display()))?;
+        let t = std::fs::read_link(src).with_context(|| format!("reading link {}", src.display()))?;
+        std::os::unix::fs::symlink(&t, dst).with_context(|| format!("creating symlink {}", dst.display()))?;
     } else {
         let kind = if ft.is_char_device() {
             nix::sys::stat::SFlag::S_IFCHR
@@ -190,9 +172,7 @@ fn apply_dir(src: &Path, dst: &Path, layer: bool) -> Result<()> {
     names.sort();
     for name in names {
         let (s, d) = (src.join(&name), dst.join(&name));
-        let md = s
-            .symlink_metadata()
-            .with_context(|| format!("stat {}", s.display()))?;
+        let md = s.symlink_metadata().with_context(|| format!("stat {}", s.display()))?;
         if layer {
             let n = name.as_bytes();
             if is_opaque_marker(n) {
@@ -209,9 +189,7 @@ fn apply_dir(src: &Path, dst: &Path, layer: bool) -> Result<()> {
         }
         if md.is_dir() {
             let existing = d.symlink_metadata().ok();
-            if existing.as_ref().is_some_and(|m| !m.is_dir())
-                || (layer && existing.is_some() && is_opaque(&s))
-            {
+            if existing.as_ref().is_some_and(|m| !m.is_dir()) || (layer && existing.is_some() && is_opaque(&s)) {
                 remove_any(&d)?;
             }
             if d.symlink_metadata().is_err() {
@@ -231,9 +209,7 @@ fn apply_dir(src: &Path, dst: &Path, layer: bool) -> Result<()> {
 pub fn flatten_into(lowers: &[std::path::PathBuf], dst: &Path) -> Result<()> {
     for l in lowers {
         apply_dir(l, dst, true)?;
-        let md = l
-            .symlink_metadata()
-            .with_context(|| format!("stat {}", l.display()))?;
+        let md = l.symlink_metadata().with_context(|| format!("stat {}", l.display()))?;
         copy_meta(l, dst, &md)?;
     }
     Ok(())
@@ -243,8 +219,6 @@ pub fn flatten_into(lowers: &[std::path::PathBuf], dst: &Path) -> Result<()> {
 /// modes, symlinks, device nodes, xattrs and times; `dst` takes `src`'s metadata.
 pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
     apply_dir(src, dst, false)?;
-    let md = src
-        .symlink_metadata()
-        .with_context(|| format!("stat {}", src.display()))?;
+    let md = src.symlink_metadata().with_context(|| format!("stat {}", src.display()))?;
     copy_meta(src, dst, &md)
 }
