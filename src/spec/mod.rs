@@ -146,7 +146,11 @@ pub fn uncovered_image_volumes(cfg: Option<&ImageConfig>, covered: &[PathBuf]) -
 
 /// Process arguments by Docker's rules: `--entrypoint` replaces the image's and drops
 /// its Cmd unless a command is given; an empty result is an error.
-pub fn process_args(cfg: Option<&ImageConfig>, entrypoint: &Option<Vec<String>>, cmd: &[String]) -> Result<Vec<String>> {
+pub fn process_args(
+    cfg: Option<&ImageConfig>,
+    entrypoint: &Option<Vec<String>>,
+    cmd: &[String],
+) -> Result<Vec<String>> {
     let image_ep = cfg.and_then(|c| c.entrypoint().clone()).unwrap_or_default();
     let image_cmd = cfg.and_then(|c| c.cmd().clone()).unwrap_or_default();
     let ep = entrypoint.clone().unwrap_or(image_ep);
@@ -166,7 +170,13 @@ pub fn process_args(cfg: Option<&ImageConfig>, entrypoint: &Option<Vec<String>>,
 
 /// Environment: image Env, then `-e` overriding by key; PATH, HOSTNAME, HOME and
 /// (with a tty) TERM added when missing.
-pub fn process_env(cfg: Option<&ImageConfig>, req_env: &[String], hostname: &str, home: &str, tty: bool) -> Vec<String> {
+pub fn process_env(
+    cfg: Option<&ImageConfig>,
+    req_env: &[String],
+    hostname: &str,
+    home: &str,
+    tty: bool,
+) -> Vec<String> {
     let mut env: Vec<String> = Vec::new();
     let mut set = |kv: &str| {
         let key = kv.split_once('=').map_or(kv, |(k, _)| k);
@@ -198,11 +208,11 @@ fn default_mounts(rootless: bool, network: Network) -> Vec<Value> {
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-               "options": if rootless {
-                   json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"])
-               } else {
-                   json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])
-               }}),
+        "options": if rootless {
+            json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"])
+        } else {
+            json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"])
+        }}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
@@ -248,7 +258,8 @@ fn user_mount(m: &ResolvedMount) -> Value {
 pub fn build_spec(req: &RunRequest, rootfs: &Path, read_file: &dyn Fn(&str) -> Option<String>) -> Result<Spec> {
     let cfg = req.image_config.as_ref();
     let args = process_args(cfg, &req.entrypoint, &req.cmd)?;
-    let user_s = req.user.clone().filter(|u| !u.is_empty()).or_else(|| cfg.and_then(|c| c.user().clone())).unwrap_or_default();
+    let user_s =
+        req.user.clone().filter(|u| !u.is_empty()).or_else(|| cfg.and_then(|c| c.user().clone())).unwrap_or_default();
     let user = resolve_user(&user_s, read_file)?;
     let hostname = req.hostname.clone().unwrap_or_else(|| "minirun".into());
     let env = process_env(cfg, &req.env, &hostname, &user.home, req.tty);
@@ -271,7 +282,8 @@ pub fn build_spec(req: &RunRequest, rootfs: &Path, read_file: &dyn Fn(&str) -> O
         .collect();
     mounts.extend(user_mounts.iter().map(|m| user_mount(m)));
 
-    let mut namespaces = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
+    let mut namespaces =
+        vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
     if req.network != Network::Host {
         namespaces.push(json!({"type": "network"}));
     }
