@@ -65,7 +65,7 @@ pub fn run(ctx: &Ctx, c: VolumeCmd) -> Result<i32> {
                     println!("{}", serde_json::to_string_pretty(&vols.iter().map(docker_json).collect::<Vec<_>>())?)
                 }
                 ("table", _) => {
-                    println!("{:<10}{}", "DRIVER", "VOLUME NAME");
+                    println!("{:<10}VOLUME NAME", "DRIVER");
                     vols.iter().for_each(|v| println!("{:<10}{}", v.driver, v.name));
                 }
                 (f, _) => bail!("unknown --format {f:?}: use table or json"),

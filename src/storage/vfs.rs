@@ -107,10 +107,10 @@ fn copy_meta(src: &Path, dst: &Path, md: &Metadata) -> Result<()> {
         if is_overlay_private(&name) {
             continue;
         }
-        if let Some(v) = get_xattr(src, &name) {
-            if let Err(e) = set_xattr(dst, &name, &v) {
-                tracing::debug!("xattr {name} on {}: {e}", dst.display());
-            }
+        if let Some(v) = get_xattr(src, &name)
+            && let Err(e) = set_xattr(dst, &name, &v)
+        {
+            tracing::debug!("xattr {name} on {}: {e}", dst.display());
         }
     }
     let ts = [
