@@ -101,3 +101,38 @@ fn copy_into_volume_preserves_files() {
     store.chown_for(&v, 1234, 1234).unwrap();
     assert_eq!(std::fs::metadata(d).unwrap().uid(), 1234);
 }
+
+#[test]
+fn resolve_mounts_creates_volumes_on_first_use() {
+    use minirun::mountspec::{parse_mount_flag, parse_volume_flag};
+    use minirun::spec::{ResolvedMount, resolve_mounts};
+    use minirun::volume::VolumeStore;
+    let base = tempfile::Builder::new().prefix("minirun-vol-").tempdir_in("/tmp").unwrap();
+    let paths = minirun::paths::Paths { data: base.path().join("data"), run: base.path().join("run") };
+    let store = VolumeStore::open(&paths).unwrap();
+    let reqs = vec![
+        parse_volume_flag("db:/var/lib/db:ro").unwrap(),
+        parse_mount_flag("type=volume,dst=/anon,volume-nocopy").unwrap(),
+        parse_mount_flag("type=bind,src=/tmp,dst=/h").unwrap(),
+    ];
+    let (mounts, uses) = resolve_mounts(&reqs, &["/cache".into(), "/h".into()], &store).unwrap();
+    assert_eq!(mounts.len(), 4);
+    assert_eq!(
+        mounts[0],
+        ResolvedMount::Bind {
+            src: paths.volumes().join("db/_data"),
+            dst: "/var/lib/db".into(),
+            readonly: true,
+            propagation: None
+        }
+    );
+    assert_eq!(uses.len(), 3);
+    assert!(uses[0].copy_up && !uses[0].volume.anonymous);
+    assert!(!uses[1].copy_up && uses[1].volume.anonymous);
+    assert_eq!(uses[2].dst, std::path::PathBuf::from("/cache"));
+    assert_eq!(store.list().unwrap().len(), 3);
+    // A bad set creates nothing.
+    let dup = vec![parse_volume_flag("other:/x").unwrap(), parse_volume_flag("/x").unwrap()];
+    assert!(resolve_mounts(&dup, &[], &store).is_err());
+    assert!(store.get("other").unwrap().is_none());
+}

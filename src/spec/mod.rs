@@ -4,10 +4,12 @@
 //! volumes for [`uncovered_image_volumes`], and gives a way to read the image's
 //! /etc/passwd and /etc/group; [`build_spec`] only computes.
 
+pub mod mounts;
 pub mod user;
 
 use crate::mountspec::Propagation;
 use anyhow::{Context, Result, bail};
+pub use mounts::{VolumeUse, resolve_mounts};
 use oci_spec::image::Config as ImageConfig;
 use oci_spec::runtime::{LinuxSeccomp, Spec};
 use serde_json::{Value, json};
