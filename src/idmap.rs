@@ -206,14 +206,11 @@ pub fn write_maps(pid: i32, m: &IdMapping) -> Result<()> {
 /// uid the container runs as.
 pub fn reexec_in_userns(mapping: &IdMapping, join: Option<i32>) -> Result<i32> {
     use nix::sys::signal::{SigSet, Signal};
-    let join_fd = match join {
-        Some(pid) => Some(
-            std::fs::File::open(format!("/proc/{pid}/ns/user"))
-                .with_context(|| format!("opening the user namespace of process {pid}"))?,
-        ),
-        None => None,
-    };
-    let join_raw = join_fd.as_ref().map(|f| std::os::fd::AsRawFd::as_raw_fd(f)).unwrap_or(-1);
+    if let Some(pid) = join {
+        if let Ok(f) = std::fs::File::open(format!("/proc/{pid}/ns/user")) {
+            return reexec_joining(mapping, f);
+        }
+    }
     let exe = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
     let (rd, mut wr) = std::io::pipe().context("pipe")?;
     let (mut ack_rd, ack_wr) = std::io::pipe().context("pipe")?;
@@ -238,20 +235,13 @@ pub fn reexec_in_userns(mapping: &IdMapping, join: Option<i32>) -> Result<i32> {
             let mut all: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut all);
             libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
-            if join_raw >= 0 {
-                if libc::setns(join_raw, libc::CLONE_NEWUSER) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                return Ok(());
-            }
             if libc::unshare(libc::CLONE_NEWUSER) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            let one = [1u8];
-            libc::write(ack_wr_fd, one.as_ptr().cast(), 1);
+            // Tell the parent our pid: it cannot learn it from spawn(), which only
+            // returns after exec, i.e. after the maps are written.
+            let pid = libc::getpid().to_ne_bytes();
+            libc::write(ack_wr_fd, pid.as_ptr().cast(), pid.len());
             let mut b = [0u8; 1];
             if libc::read(rd_fd, b.as_mut_ptr().cast(), 1) != 1 || b[0] != b'1' {
                 return Err(std::io::Error::other("user namespace maps were not written"));
@@ -262,34 +252,82 @@ pub fn reexec_in_userns(mapping: &IdMapping, join: Option<i32>) -> Result<i32> {
             Ok(())
         });
     }
-    let mut child = match cmd.spawn() {
+    // A helper thread writes the maps while spawn() waits for the child's exec
+    // (signals stay blocked in it; it is joined before anything else happens).
+    let helper_mapping = mapping.clone();
+    let helper = std::thread::spawn(move || -> Result<()> {
+        let mut b = [0u8; 4];
+        ack_rd.read_exact(&mut b).context("the child died before creating its user namespace")?;
+        let res = write_maps(i32::from_ne_bytes(b), &helper_mapping);
+        let _ = wr.write_all(if res.is_ok() { b"1" } else { b"0" });
+        res
+    });
+    let spawned = cmd.spawn();
+    drop(ack_wr);
+    drop(rd);
+    let res = helper.join().unwrap_or_else(|_| Err(anyhow::anyhow!("user namespace helper panicked")));
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             let _ = fwd.thread_unblock();
+            if let Err(m) = res {
+                return Err(m);
+            }
             return Err(e).context("creating a user namespace (is kernel.unprivileged_userns_clone enabled?)");
         }
     };
-    drop(ack_wr);
-    drop(join_fd);
-    let pid = child.id() as i32;
-    if join.is_some() {
-        drop(wr);
-        drop(rd);
-        drop(ack_rd);
-        return wait_forwarding(child, fwd);
-    }
-    let mut b = [0u8; 1];
-    let _ = ack_rd.read(&mut b);
-    drop(ack_rd);
-    let res = write_maps(pid, mapping);
-    let _ = wr.write_all(if res.is_ok() { b"1" } else { b"0" });
-    drop(wr);
-    drop(rd);
     if let Err(e) = res {
         let _ = child.wait();
         let _ = fwd.thread_unblock();
         return Err(e);
     }
+    wait_forwarding(child, fwd)
+}
+
+fn forwarded_signals() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut fwd = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGCHLD] {
+        fwd.add(s);
+    }
+    fwd
+}
+
+/// Re-execute inside the existing user namespace `ns` (an open /proc/PID/ns/user).
+fn reexec_joining(mapping: &IdMapping, ns: std::fs::File) -> Result<i32> {
+    let exe = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
+    let mut cmd = Command::new(&exe);
+    cmd.args(std::env::args_os().skip(1));
+    cmd.arg0(std::env::args_os().next().unwrap_or_default());
+    cmd.env(ENV_IDMAP, serde_json::to_string(mapping)?);
+    cmd.env(ENV_HOST_UID, host_uid().to_string());
+    cmd.env(ENV_HOST_GID, host_gid().to_string());
+    let fwd = forwarded_signals();
+    fwd.thread_block().context("sigprocmask")?;
+    let ns_fd = std::os::fd::AsRawFd::as_raw_fd(&ns);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut all);
+            libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+            if libc::setns(ns_fd, libc::CLONE_NEWUSER) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = fwd.thread_unblock();
+            return Err(e).context("joining minirun's user namespace");
+        }
+    };
+    drop(ns);
     wait_forwarding(child, fwd)
 }
 
@@ -324,9 +362,7 @@ impl Drop for Holder {
 
 /// Register this process as a holder of our user namespace (rootless only).
 pub fn register_holder(run: &std::path::Path, id: &str) -> Option<Holder> {
-    if !in_user_namespace() || nix::unistd::getuid().as_raw() != 0 {
-        return None;
-    }
+    current_mapping()?;
     let dir = run.join("holders");
     std::fs::create_dir_all(&dir).ok()?;
     let pid = std::process::id() as i32;
@@ -345,7 +381,7 @@ pub fn find_holder(run: &std::path::Path) -> Option<i32> {
         let (Some(pid), Some(start)) = (it.next().and_then(|p| p.parse::<i32>().ok()), it.next()) else {
             continue;
         };
-        if crate::container::record::proc_start_time(pid).map(|s| s.to_string()) == Some(start.to_string()) {
+        if crate::container::record::proc_start_time(pid).map(|s| s.to_string()).as_deref() == Some(start) {
             return Some(pid);
         }
         let _ = std::fs::remove_file(e.path());

@@ -7,6 +7,7 @@
 //! and, when detached, its log (`ctr.log`).
 
 pub mod logs;
+pub use logs::logs;
 pub mod names;
 pub mod present;
 pub mod record;
@@ -99,7 +100,7 @@ pub fn create(ctx: &Ctx, opts: &CreateOptions) -> Result<ContainerRecord> {
         id: id.clone(),
         name,
         image: opts.image.clone(),
-        image_id: img.id.clone(),
+        image_id: img.id.to_string(),
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         command: Vec::new(),
         storage_driver: choice.driver.to_string(),
@@ -137,6 +138,42 @@ pub fn create(ctx: &Ctx, opts: &CreateOptions) -> Result<ContainerRecord> {
     }
 }
 
+/// Read a small file (`/etc/passwd`) from the image: the topmost layer that has it
+/// wins, a whiteout hides it. Paths are resolved inside each layer, never outside.
+fn read_image_file(lowers: &[PathBuf], path: &str) -> Option<String> {
+    use crate::storage::inroot::{Kind, Root, cstr, kind_at};
+    let rel = path.trim_start_matches('/');
+    let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let cname = cstr(name.as_bytes()).ok()?;
+    for layer in lowers.iter().rev() {
+        let Ok(root) = Root::open(layer) else { continue };
+        let Ok(dfd) = (if dir.is_empty() { root.open_dir(b".") } else { root.open_dir(dir.as_bytes()) }) else {
+            continue;
+        };
+        use std::os::fd::{AsRawFd, FromRawFd};
+        match kind_at(dfd.as_raw_fd(), &cname) {
+            Ok(Some(Kind::Whiteout)) => return None,
+            Ok(Some(Kind::Other)) => {
+                // SAFETY: openat on a valid dirfd; the fd is owned by the File.
+                let fd = unsafe {
+                    libc::openat(dfd.as_raw_fd(), cname.as_ptr(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                };
+                if fd < 0 {
+                    return None;
+                }
+                let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+                let mut s = String::new();
+                use std::io::Read;
+                f.by_ref().take(1 << 20).read_to_string(&mut s).ok()?;
+                return Some(s);
+            }
+            Ok(Some(_)) => return None,
+            _ => continue,
+        }
+    }
+    None
+}
+
 /// The fallible part of `create`: volumes, the writable layer and the bundle.
 fn populate(
     ctx: &Ctx,
@@ -149,43 +186,32 @@ fn populate(
 ) -> Result<()> {
     let dir = bundle_dir(ctx, &rec.id);
     let vols = VolumeStore::open(&ctx.paths)?;
-    let mut requests = opts.mounts.clone();
-    // Declared VOLUMEs of the image get anonymous volumes unless a mount covers them.
-    if let Some(cfg) = config.config() {
-        for v in cfg.volumes().iter().flatten() {
-            let covered = requests.iter().any(|m| m.destination() == std::path::Path::new(v));
-            let special = ["/proc", "/sys", "/dev"].iter().any(|p| v == p || v.starts_with(&format!("{p}/")));
-            if !covered && !special {
-                requests.push(MountRequest::Volume { name: None, dst: v.into(), readonly: false, nocopy: false });
-            }
+    let before: std::collections::HashSet<String> = vols.list()?.into_iter().map(|v| v.name).collect();
+    let covered: Vec<PathBuf> = opts.mounts.iter().map(|m| m.dst().to_path_buf()).collect();
+    let image_volumes = crate::spec::uncovered_image_volumes(config.config().as_ref(), &covered);
+    let resolved = crate::spec::resolve_mounts(&opts.mounts, &image_volumes, &vols);
+    // Whatever resolve_mounts created before failing goes again with the container.
+    for v in vols.list()? {
+        if !before.contains(&v.name) {
+            made_volumes.push(v.name);
         }
     }
-    let mut resolved = Vec::new();
-    for m in &requests {
+    let (mounts, uses) = resolved?;
+    for u in &uses {
+        rec.volumes.push(u.volume.name.clone());
+        rec.mounts.push(MountRecord {
+            kind: "volume".into(),
+            name: Some(u.volume.name.clone()),
+            source: u.volume.mountpoint.display().to_string(),
+            destination: u.dst.display().to_string(),
+            rw: !mounts.iter().any(|m| matches!(m, crate::spec::ResolvedMount::Bind { dst, readonly: true, .. } if *dst == u.dst)),
+            anonymous: u.volume.anonymous,
+            copy_up: u.copy_up,
+        });
+    }
+    for m in &mounts {
         match m {
-            MountRequest::Volume { name, dst, readonly, nocopy } => {
-                let existed = name.as_deref().map(|n| vols.get(n).is_ok()).unwrap_or(false);
-                let vol = vols.create(name.as_deref(), name.is_none())?;
-                if !existed {
-                    made_volumes.push(vol.name.clone());
-                }
-                rec.volumes.push(vol.name.clone());
-                rec.mounts.push(MountRecord {
-                    kind: "volume".into(),
-                    name: Some(vol.name.clone()),
-                    source: vol.mountpoint.display().to_string(),
-                    destination: dst.display().to_string(),
-                    rw: !readonly,
-                    anonymous: name.is_none(),
-                });
-                resolved.push(crate::spec::ResolvedMount::Volume {
-                    source: vol.mountpoint.clone(),
-                    dst: dst.clone(),
-                    readonly: *readonly,
-                    copy_up: !nocopy,
-                });
-            }
-            MountRequest::Bind { src, dst, readonly, propagation } => {
+            crate::spec::ResolvedMount::Bind { src, dst, readonly, .. } if !uses.iter().any(|u| u.dst == *dst) => {
                 rec.mounts.push(MountRecord {
                     kind: "bind".into(),
                     name: None,
@@ -193,32 +219,26 @@ fn populate(
                     destination: dst.display().to_string(),
                     rw: !readonly,
                     anonymous: false,
-                });
-                resolved.push(crate::spec::ResolvedMount::Bind {
-                    src: src.clone(),
-                    dst: dst.clone(),
-                    readonly: *readonly,
-                    propagation: propagation.clone(),
-                });
+                    copy_up: false,
+                })
             }
-            MountRequest::Tmpfs { dst, size, mode } => {
-                rec.mounts.push(MountRecord {
-                    kind: "tmpfs".into(),
-                    name: None,
-                    source: String::new(),
-                    destination: dst.display().to_string(),
-                    rw: true,
-                    anonymous: false,
-                });
-                resolved.push(crate::spec::ResolvedMount::Tmpfs { dst: dst.clone(), size: *size, mode: *mode });
-            }
+            crate::spec::ResolvedMount::Tmpfs { dst, .. } => rec.mounts.push(MountRecord {
+                kind: "tmpfs".into(),
+                name: None,
+                source: "tmpfs".into(),
+                destination: dst.display().to_string(),
+                rw: true,
+                anonymous: false,
+                copy_up: false,
+            }),
+            _ => {}
         }
     }
-    let plan = driver::prepare_container_layer(&ctx.paths, &choice.driver, &rec.id, &dir, lowers)
+    let plan = driver::prepare_container_layer(&ctx.paths, &rec.id, choice.driver, &lowers, ctx.rootless)
         .with_context(|| format!("preparing the writable layer of container {}", rec.id))?;
     crate::fsutil::atomic_write_json(&dir.join("rootfs-plan.json"), &plan)?;
     let req = crate::spec::RunRequest {
-        image_config: config.clone(),
+        image_config: config.config().clone(),
         cmd: opts.cmd.clone(),
         entrypoint: opts.entrypoint.clone(),
         env: opts.env.clone(),
@@ -231,10 +251,10 @@ fn populate(
             NetworkMode::None => crate::spec::Network::None,
         },
         tty: opts.tty,
-        mounts: resolved,
+        mounts,
         rootless: ctx.rootless,
     };
-    let spec = crate::spec::build_spec(&req, &plan.merged, &plan.lowers)?;
+    let spec = crate::spec::build_spec(&req, &plan.merged, &|p| read_image_file(&lowers, p))?;
     rec.command = spec.process().as_ref().and_then(|p| p.args().clone()).unwrap_or_default();
     spec.save(dir.join("config.json")).context("writing the container's config.json")?;
     Ok(())
@@ -269,9 +289,9 @@ pub fn remove(ctx: &Ctx, key: &str, force: bool, volumes: bool) -> Result<()> {
 }
 
 /// What a container changed in its writable layer, as `docker diff` prints it.
-pub fn diff(ctx: &Ctx, key: &str) -> Result<Vec<(char, String)>> {
+pub fn diff(ctx: &Ctx, key: &str) -> Result<Vec<String>> {
     let rec = resolve(ctx, key)?;
     let plan: driver::RootfsPlan = crate::fsutil::read_json(&bundle_dir(ctx, &rec.id).join("rootfs-plan.json"))?;
-    let changes = driver::changes(&plan)?;
-    Ok(changes.into_iter().map(|c| (c.kind.letter(), c.path)).collect())
+    let changes = crate::storage::changes::changes(&plan)?;
+    Ok(changes.into_iter().map(|c| c.to_string()).collect())
 }

@@ -83,6 +83,9 @@ pub struct MountRecord {
     /// True for a volume minirun created without a name.
     #[serde(rename = "Anonymous", default)]
     pub anonymous: bool,
+    /// Fill the (empty) volume with the image's files at the destination on start.
+    #[serde(rename = "CopyUp", default)]
+    pub copy_up: bool,
 }
 
 /// The document of one container.

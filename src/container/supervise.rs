@@ -114,6 +114,8 @@ pub fn supervise(s: Supervision) -> Result<i32> {
     };
     let mut buf = vec![0u8; 64 * 1024];
     let mut drain_deadline: Option<std::time::Instant> = None;
+    // The init may have exited before the signalfd existed: look once before waiting.
+    let mut check_children = true;
     loop {
         let open_outputs = master.is_some() as usize + out.is_some() as usize + err.is_some() as usize;
         if status.is_some() && open_outputs == 0 {
@@ -145,7 +147,7 @@ pub fn supervise(s: Supervision) -> Result<i32> {
             fds.push(PollFd::new(e.as_fd(), PollFlags::POLLIN));
             fds.len() - 1
         });
-        let timeout = if status.is_some() { PollTimeout::from(100u16) } else { PollTimeout::NONE };
+        let timeout = if check_children { PollTimeout::ZERO } else if status.is_some() { PollTimeout::from(100u16) } else { PollTimeout::NONE };
         match poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
@@ -157,9 +159,18 @@ pub fn supervise(s: Supervision) -> Result<i32> {
         let (r_sig, r_master, r_stdin, r_out, r_err) =
             (ready(Some(0)), ready(idx_master), ready(idx_stdin), ready(idx_out), ready(idx_err));
         drop(fds);
+        let mut signals = Vec::new();
+        if check_children {
+            signals.push(libc::SIGCHLD);
+            check_children = false;
+        }
         if r_sig {
             while let Ok(Some(info)) = sfd.read_signal() {
-                let signo = info.ssi_signo as i32;
+                signals.push(info.ssi_signo as i32);
+            }
+        }
+        {
+            for signo in signals {
                 if signo == libc::SIGCHLD {
                     // Reap everything: orphans of the container come back to us too.
                     loop {

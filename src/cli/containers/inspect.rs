@@ -23,8 +23,8 @@ pub fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<i32> {
 }
 
 pub fn diff(ctx: &Ctx, a: DiffArgs) -> Result<i32> {
-    for (kind, path) in crate::container::diff(ctx, &a.container)? {
-        println!("{kind} {path}");
+    for line in crate::container::diff(ctx, &a.container)? {
+        println!("{line}");
     }
     Ok(0)
 }
