@@ -250,6 +250,7 @@ mod tests {
     fn own_start_time() {
         let (t, st) = proc_start(std::process::id() as i32).unwrap();
         assert!(t > 0);
-        assert_eq!(st, 'R');
+        // /proc/PID/stat describes the main thread, which may be asleep while tests run.
+        assert!(matches!(st, 'R' | 'S'), "state {st}");
     }
 }
