@@ -52,17 +52,11 @@ impl ProcRef {
 
 /// Start time of `pid` from /proc, or None.
 pub fn proc_start_time(pid: i32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The comm field may hold spaces and parentheses: fields start after the last ')'.
-    let rest = &s[s.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
+    crate::runtime::state::proc_start(pid).map(|(t, _)| t)
 }
 
 fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
-        .unwrap_or(false)
+    matches!(crate::runtime::state::proc_start(pid), Some((_, 'Z')))
 }
 
 /// What a mount of the container is, for `inspect` and for `rm -v`.
