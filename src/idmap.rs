@@ -43,18 +43,12 @@ const ENV_HOST_GID: &str = "_MINIRUN_HOST_GID";
 
 /// The caller's uid on the host, also when we run re-executed inside our own userns.
 pub fn host_uid() -> u32 {
-    std::env::var(ENV_HOST_UID)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| nix::unistd::getuid().as_raw())
+    std::env::var(ENV_HOST_UID).ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| nix::unistd::getuid().as_raw())
 }
 
 /// The caller's gid on the host.
 pub fn host_gid() -> u32 {
-    std::env::var(ENV_HOST_GID)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| nix::unistd::getgid().as_raw())
+    std::env::var(ENV_HOST_GID).ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| nix::unistd::getgid().as_raw())
 }
 
 /// True when we are not real root: a non-zero euid, or uid 0 inside a user namespace
@@ -103,11 +97,8 @@ pub fn subid_ranges(file: &str, name: &str, uid: u32) -> Vec<(u32, u32)> {
 
 /// The mapping a rootless caller gets: itself as 0, its sub-ids from 1 up.
 pub fn rootless_mapping(uid: u32, gid: u32) -> IdMapping {
-    let name = nix::unistd::User::from_uid(uid.into())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string());
+    let name =
+        nix::unistd::User::from_uid(uid.into()).ok().flatten().map(|u| u.name).unwrap_or_else(|| uid.to_string());
     let have_helpers = which("newuidmap").is_some() && which("newgidmap").is_some();
     let subu = subid_ranges("/etc/subuid", &name, uid);
     let subg = subid_ranges("/etc/subgid", &name, uid);
@@ -223,7 +214,15 @@ pub fn reexec_in_userns(mapping: &IdMapping, join: Option<i32>) -> Result<i32> {
     // Forwarded signals are taken from a blocked set, so block them before spawning
     // and let the child start with a clean mask.
     let mut fwd = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGCHLD] {
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGCHLD,
+    ] {
         fwd.add(s);
     }
     fwd.thread_block().context("sigprocmask")?;
@@ -287,7 +286,15 @@ pub fn reexec_in_userns(mapping: &IdMapping, join: Option<i32>) -> Result<i32> {
 fn forwarded_signals() -> nix::sys::signal::SigSet {
     use nix::sys::signal::{SigSet, Signal};
     let mut fwd = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGCHLD] {
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGCHLD,
+    ] {
         fwd.add(s);
     }
     fwd

@@ -91,11 +91,8 @@ pub fn create(ctx: &Ctx, opts: &CreateOptions) -> Result<ContainerRecord> {
         Some(n) => n.clone(),
         None => names::generate(&store)?,
     };
-    let stop_signal = config
-        .config()
-        .as_ref()
-        .and_then(|c| c.stop_signal().clone())
-        .unwrap_or_else(|| "SIGTERM".into());
+    let stop_signal =
+        config.config().as_ref().and_then(|c| c.stop_signal().clone()).unwrap_or_else(|| "SIGTERM".into());
     let mut rec = ContainerRecord {
         id: id.clone(),
         name,
@@ -204,7 +201,9 @@ fn populate(
             name: Some(u.volume.name.clone()),
             source: u.volume.mountpoint.display().to_string(),
             destination: u.dst.display().to_string(),
-            rw: !mounts.iter().any(|m| matches!(m, crate::spec::ResolvedMount::Bind { dst, readonly: true, .. } if *dst == u.dst)),
+            rw: !mounts
+                .iter()
+                .any(|m| matches!(m, crate::spec::ResolvedMount::Bind { dst, readonly: true, .. } if *dst == u.dst)),
             anonymous: u.volume.anonymous,
             copy_up: u.copy_up,
         });

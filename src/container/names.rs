@@ -3,12 +3,12 @@ use super::record::ContainerStore;
 use anyhow::Result;
 
 const LEFT: &[&str] = &[
-    "brave", "calm", "clever", "eager", "fervent", "gentle", "happy", "jolly", "keen", "lucid", "modest",
-    "nifty", "quirky", "serene", "sharp", "tender", "vibrant", "wizardly", "zealous", "upbeat",
+    "brave", "calm", "clever", "eager", "fervent", "gentle", "happy", "jolly", "keen", "lucid", "modest", "nifty",
+    "quirky", "serene", "sharp", "tender", "vibrant", "wizardly", "zealous", "upbeat",
 ];
 const RIGHT: &[&str] = &[
-    "babbage", "curie", "darwin", "euler", "fermi", "galois", "hopper", "kepler", "lovelace", "meitner",
-    "noether", "pascal", "ritchie", "shannon", "thompson", "turing", "volta", "wozniak", "yalow", "zuse",
+    "babbage", "curie", "darwin", "euler", "fermi", "galois", "hopper", "kepler", "lovelace", "meitner", "noether",
+    "pascal", "ritchie", "shannon", "thompson", "turing", "volta", "wozniak", "yalow", "zuse",
 ];
 
 /// A free generated name.

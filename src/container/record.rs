@@ -243,10 +243,7 @@ impl ContainerStore {
         let hits: Vec<_> = all.iter().filter(|c| !key.is_empty() && c.id.starts_with(key)).collect();
         match hits.len() {
             1 => Ok(hits[0].clone()),
-            0 => Err(crate::error::ExitError::new(
-                crate::error::EXIT_RUNTIME,
-                format!("no such container: {key}"),
-            )),
+            0 => Err(crate::error::ExitError::new(crate::error::EXIT_RUNTIME, format!("no such container: {key}"))),
             n => bail!("{key} matches {n} containers: give more of the id"),
         }
     }

@@ -13,7 +13,8 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
     }
     let up = s.to_ascii_uppercase();
     let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<Signal>().map_err(|_| anyhow::anyhow!("invalid signal {s:?}: use a name like TERM or a number like 15"))
+    name.parse::<Signal>()
+        .map_err(|_| anyhow::anyhow!("invalid signal {s:?}: use a name like TERM or a number like 15"))
 }
 
 fn send(rec: &ContainerRecord, sig: Signal) -> Result<()> {
@@ -44,11 +45,8 @@ fn wait_gone(ctx: &Ctx, rec: &ContainerRecord, timeout: Duration) -> bool {
         let mon_alive = rec.monitor.map(|p| p.alive()).unwrap_or(false);
         if !init_alive {
             // Give the monitor the moment it needs to record the exit status.
-            let recorded = store
-                .as_ref()
-                .and_then(|s| s.load(&rec.id).ok())
-                .map(|r| r.status != Status::Running)
-                .unwrap_or(true);
+            let recorded =
+                store.as_ref().and_then(|s| s.load(&rec.id).ok()).map(|r| r.status != Status::Running).unwrap_or(true);
             if recorded || !mon_alive {
                 return true;
             }
@@ -104,7 +102,9 @@ pub fn wait(ctx: &Ctx, key: &str) -> Result<i32> {
     let store = ContainerStore::open(&ctx.paths)?;
     loop {
         match store.load(&rec.id) {
-            Ok(r) if r.live_status() == Status::Running || r.status == Status::Created && r.monitor.map(|m| m.alive()).unwrap_or(false) => {}
+            Ok(r)
+                if r.live_status() == Status::Running
+                    || r.status == Status::Created && r.monitor.map(|m| m.alive()).unwrap_or(false) => {}
             Ok(r) => {
                 if r.status == Status::Running {
                     settle(ctx, &r)?;

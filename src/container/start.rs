@@ -83,7 +83,12 @@ pub fn run_attached(ctx: &Ctx, id: &str) -> Result<i32> {
     let init = ProcRef::of(launched.pid).unwrap_or(ProcRef { pid: launched.pid, start_time: 0 });
     let holder = crate::idmap::register_holder(&ctx.paths.run, id);
     mark_running(&store, id, init, None)?;
-    let code = supervise(Supervision { pid: launched.pid, tty_master: launched.tty_master, relay_stdin: rec.interactive, log: None })?;
+    let code = supervise(Supervision {
+        pid: launched.pid,
+        tty_master: launched.tty_master,
+        relay_stdin: rec.interactive,
+        log: None,
+    })?;
     drop(holder);
     finish(ctx, &store, id, code)?;
     Ok(code)
@@ -160,7 +165,12 @@ fn monitor(ctx: &Ctx, store: &ContainerStore, rec: &ContainerRecord, mut report:
     drop(report);
     let out_r: OwnedFd = out_r.into();
     let err_r: OwnedFd = err_r.into();
-    let code = supervise(Supervision { pid: launched.pid, tty_master: None, relay_stdin: false, log: Some((out_r, err_r, log)) })?;
+    let code = supervise(Supervision {
+        pid: launched.pid,
+        tty_master: None,
+        relay_stdin: false,
+        log: Some((out_r, err_r, log)),
+    })?;
     drop(holder);
     finish(ctx, store, &rec.id, code)
 }

@@ -147,15 +147,20 @@ pub fn supervise(s: Supervision) -> Result<i32> {
             fds.push(PollFd::new(e.as_fd(), PollFlags::POLLIN));
             fds.len() - 1
         });
-        let timeout = if check_children { PollTimeout::ZERO } else if status.is_some() { PollTimeout::from(100u16) } else { PollTimeout::NONE };
+        let timeout = if check_children {
+            PollTimeout::ZERO
+        } else if status.is_some() {
+            PollTimeout::from(100u16)
+        } else {
+            PollTimeout::NONE
+        };
         match poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e).context("poll"),
         }
-        let ready = |i: Option<usize>| -> bool {
-            i.and_then(|i| fds[i].revents()).map(|r| !r.is_empty()).unwrap_or(false)
-        };
+        let ready =
+            |i: Option<usize>| -> bool { i.and_then(|i| fds[i].revents()).map(|r| !r.is_empty()).unwrap_or(false) };
         let (r_sig, r_master, r_stdin, r_out, r_err) =
             (ready(Some(0)), ready(idx_master), ready(idx_stdin), ready(idx_out), ready(idx_err));
         drop(fds);

@@ -71,21 +71,12 @@ pub struct RunArgs {
 
 fn read_env_file(path: &std::path::Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading env file {}", path.display()))?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(expand_env)
-        .collect())
+    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(expand_env).collect())
 }
 
 /// `-e KEY` takes KEY's value from our environment, as Docker does.
 fn expand_env(kv: &str) -> String {
-    if kv.contains('=') {
-        kv.to_string()
-    } else {
-        format!("{kv}={}", std::env::var(kv).unwrap_or_default())
-    }
+    if kv.contains('=') { kv.to_string() } else { format!("{kv}={}", std::env::var(kv).unwrap_or_default()) }
 }
 
 /// Turn the flags into typed options; every mount string is parsed and checked here.
