@@ -422,6 +422,9 @@ fn p1_main(ctx: &StageCtx, plan: &Plan, pre: Option<PreRootfs>, chan: &Chan) -> 
 /// P2, the container's pid 1: settings, rootfs, cwd, pty, ready, wait, exec.
 fn p2_main(ctx: &StageCtx, chan: &Chan) -> StageResult<std::convert::Infallible> {
     name_process(c"minirun:init");
+    // Take the parent's ack before anything can fail: an error sent while the ack
+    // sits unread would reach the parent as a connection reset instead of the error.
+    chan.stage_expect("pid_ack")?;
     nix::unistd::setsid().map_err(|e| StageError::errno("process", "setsid", "", e))?;
     super::security::apply_container_settings(ctx.spec)?;
     let rctx = super::rootfs::RootfsCtx {
@@ -439,7 +442,6 @@ fn p2_main(ctx: &StageCtx, chan: &Chan) -> StageResult<std::convert::Infallible>
     }
     // After pivot_root (or chroot) the rootfs is `/`: a cwd cannot leave it.
     nix::unistd::chdir(cwd).map_err(|e| StageError::errno("process", "chdir to cwd", cwd.display().to_string(), e))?;
-    chan.stage_expect("pid_ack")?;
     if ctx.terminal {
         let master = console::open_pty_as_stdio()?;
         // Programs that open /dev/console reach the container's terminal (runc does this).

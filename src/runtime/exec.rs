@@ -177,13 +177,14 @@ fn p1_main(
 }
 
 fn p2_main(rootdir: &std::fs::File, opts: &ExecOptions, chan: &Chan) -> StageResult<std::convert::Infallible> {
+    // The ack first: a failure sent while it sat unread would be lost to a reset.
+    chan.stage_expect("pid_ack")?;
     // Enter the container's root whether it pivoted or chrooted.
     nix::unistd::fchdir(rootdir).map_err(|e| StageError::errno("exec", "fchdir", "container root", e))?;
     nix::unistd::chroot(".").map_err(|e| StageError::errno("exec", "chroot", "container root", e))?;
     let cwd = opts.process.cwd();
     nix::unistd::chdir(cwd).map_err(|e| StageError::errno("exec", "chdir to cwd", cwd.display().to_string(), e))?;
     nix::unistd::setsid().map_err(|e| StageError::errno("exec", "setsid", "", e))?;
-    chan.stage_expect("pid_ack")?;
     if opts.process.terminal() == Some(true) {
         let master = console::open_pty_as_stdio()?;
         chan.stage_send(&Msg::Pty, Some(master.as_raw_fd()))?;
