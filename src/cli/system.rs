@@ -1,8 +1,8 @@
 //! `minirun system df|prune`.
 use super::Ctx;
 use super::images::Format;
-use crate::image::store::ImageStore;
 use crate::container::record::Status;
+use crate::image::store::ImageStore;
 use crate::image::usage::{disk_usage, du, human_size};
 use crate::volume::VolumeStore;
 use anyhow::Context;

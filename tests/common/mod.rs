@@ -271,9 +271,9 @@ pub fn leftover_processes(root: &Path) -> Vec<String> {
         let Ok(raw) = std::fs::read(e.path().join("cmdline")) else { continue };
         let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
         // The path must end there: `/tmp/x-1` must not match `/tmp/x-10`.
-        let hit = cmd.match_indices(&needle).any(|(i, _)| {
-            matches!(cmd[i + needle.len()..].chars().next(), None | Some('/' | ' ' | '-' | ':' | ','))
-        });
+        let hit = cmd
+            .match_indices(&needle)
+            .any(|(i, _)| matches!(cmd[i + needle.len()..].chars().next(), None | Some('/' | ' ' | '-' | ':' | ',')));
         if hit {
             out.push(format!("{pid}: {}", cmd.trim_end()));
         }
