@@ -12,13 +12,13 @@ all: build
 setup:
 	@bash scripts/setup.sh
 
-build:
+build: setup
 	$(CARGO) build
 
-release:
+release: setup
 	$(CARGO) build --release
 
-fixtures:
+fixtures: setup
 	python3 rootfs-fixtures/build.py $(FIXTURES)
 
 # Everything: unit tests, then integration tests through the real binary, as root and

@@ -5,11 +5,19 @@
 set -euo pipefail
 
 TEST_USER=${MINIRUN_TEST_USER:-minirun-test}
-PKGS_BASE="libseccomp-dev pkg-config uidmap fuse-overlayfs busybox-static zstd python3 util-linux"
-PKGS_CLIENTS="podman runc crun umoci containerd skopeo hyperfine"
+# What building and `make test` need: libseccomp-dev and pkg-config build the seccomp
+# crate; python3 and busybox-static build the fixtures; util-linux has setpriv and
+# unshare, uidmap newuidmap/newgidmap, fuse-overlayfs the rootless storage driver;
+# podman and containerd (its `ctr`) are the real clients tests/oci_clients.rs drives.
+PKGS_BASE="libseccomp-dev pkg-config uidmap fuse-overlayfs busybox-static zstd python3 util-linux podman containerd"
+# The benchmark peers (`make bench`).
+PKGS_CLIENTS="runc crun umoci skopeo hyperfine"
 
 need=()
-want() { for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done; }
+# Installed means "install ok installed": `dpkg -s` also succeeds for a removed
+# package whose configuration files remain.
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' installed$'; }
+want() { for p in "$@"; do installed "$p" || need+=("$p"); done; }
 want $PKGS_BASE
 [ "${1:-}" = "--clients" ] && want $PKGS_CLIENTS
 

@@ -29,6 +29,8 @@ impl fmt::Display for ExitError {
 impl std::error::Error for ExitError {}
 
 impl ExitError {
+    /// An error that makes the process exit with `code` (already boxed for `?`).
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(code: i32, msg: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(ExitError { code, msg: msg.into() })
     }

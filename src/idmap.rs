@@ -197,10 +197,10 @@ pub fn write_maps(pid: i32, m: &IdMapping) -> Result<()> {
 /// uid the container runs as.
 pub fn reexec_in_userns(mapping: &IdMapping, join: Option<i32>) -> Result<i32> {
     use nix::sys::signal::{SigSet, Signal};
-    if let Some(pid) = join {
-        if let Ok(f) = std::fs::File::open(format!("/proc/{pid}/ns/user")) {
-            return reexec_joining(mapping, f);
-        }
+    if let Some(pid) = join
+        && let Ok(f) = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+    {
+        return reexec_joining(mapping, f);
     }
     let exe = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
     let (rd, mut wr) = std::io::pipe().context("pipe")?;

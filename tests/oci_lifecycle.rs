@@ -273,7 +273,7 @@ fn default_root_dir_is_created_private() {
     let env = Env::rootless();
     // Makes the shared copy of the binary (and its minirun-oci symlink) exist.
     env.ok(&["oci", "list"]);
-    let bin = std::path::PathBuf::from(format!("/var/tmp/minirun-testbin-{}/minirun-oci", std::process::id()));
+    let bin = common::shared_binary().with_file_name("minirun-oci");
     let o = env.raw_command(&bin).args(["state", "nope"]).output().unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
     let d = env.xdg_runtime.join("minirun-oci");

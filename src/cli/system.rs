@@ -1,8 +1,11 @@
 //! `minirun system df|prune`.
 use super::Ctx;
 use super::images::Format;
+use crate::container::record::Status;
 use crate::image::store::ImageStore;
-use crate::image::usage::{disk_usage, human_size};
+use crate::image::usage::{disk_usage, du, human_size};
+use crate::volume::VolumeStore;
+use anyhow::Context;
 use std::io::{BufRead, IsTerminal, Write};
 
 #[derive(clap::Subcommand, Debug)]
@@ -13,7 +16,7 @@ pub enum SystemCmd {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Remove dangling images, unused layers and stale staging.
+    /// Remove stopped containers, dangling images, unused layers and stale staging.
     Prune {
         /// Remove every image no container uses, not only dangling ones.
         #[arg(short, long)]
@@ -21,7 +24,7 @@ pub enum SystemCmd {
         /// Do not ask for confirmation.
         #[arg(short, long)]
         force: bool,
-        /// Also prune volumes (not supported yet).
+        /// Also remove volumes no container uses.
         #[arg(long)]
         volumes: bool,
     },
@@ -59,35 +62,68 @@ pub fn run(ctx: &Ctx, c: SystemCmd) -> anyhow::Result<i32> {
             Ok(0)
         }
         SystemCmd::Prune { all, force, volumes } => {
-            if volumes {
-                anyhow::bail!("system prune --volumes: not supported yet; run it without --volumes");
-            }
-            if !force && !confirm(all)? {
+            if !force && !confirm(all, volumes)? {
                 return Ok(0);
             }
-            let rep = store.prune(all)?;
-            for (title, list) in [("Deleted Images:", &rep.images), ("Deleted Layers:", &rep.layers)] {
-                if !list.is_empty() {
-                    println!("{title}");
-                    list.iter().for_each(|d| println!("deleted: {d}"));
-                }
-            }
-            if rep.debris > 0 {
-                println!("Removed {} stale staging or orphaned entries", rep.debris);
-            }
-            println!("Total reclaimed space: {}", human_size(rep.bytes));
+            prune(ctx, &store, all, volumes)?;
             Ok(0)
         }
     }
 }
 
-fn confirm(all: bool) -> anyhow::Result<bool> {
+/// Docker's order: stopped containers first (so the images and volumes they held
+/// become unused), then images and layers, then volumes.
+fn prune(ctx: &Ctx, store: &ImageStore, all: bool, volumes: bool) -> anyhow::Result<()> {
+    let mut bytes = 0;
+    let mut containers = Vec::new();
+    for c in crate::container::list(ctx)? {
+        if c.live_status() == Status::Running {
+            continue;
+        }
+        let size = du(&crate::container::bundle_dir(ctx, &c.id));
+        crate::container::remove(ctx, &c.id, false, false)
+            .with_context(|| format!("system prune: removing stopped container {} ({})", c.name, c.short_id()))?;
+        bytes += size;
+        containers.push(c.id);
+    }
+    let rep = store.prune(all)?;
+    bytes += rep.bytes;
+    let mut vols = Vec::new();
+    if volumes {
+        let vs = VolumeStore::open(&ctx.paths)?;
+        let sizes: Vec<(String, u64)> = vs.list()?.into_iter().map(|v| (v.name, du(&v.mountpoint))).collect();
+        vols = vs.prune()?;
+        bytes += sizes.iter().filter(|(n, _)| vols.contains(n)).map(|(_, s)| s).sum::<u64>();
+    }
+    let digests = |v: &[crate::image::digest::Digest]| v.iter().map(|d| d.to_string()).collect::<Vec<_>>();
+    let sections = [
+        ("Deleted Containers:", containers),
+        ("Deleted Volumes:", vols),
+        ("Deleted Images:", digests(&rep.images)),
+        ("Deleted Layers:", digests(&rep.layers)),
+    ];
+    for (title, list) in sections {
+        if !list.is_empty() {
+            println!("{title}");
+            list.iter().for_each(|d| println!("deleted: {d}"));
+        }
+    }
+    if rep.debris > 0 {
+        println!("Removed {} stale staging or orphaned entries", rep.debris);
+    }
+    println!("Total reclaimed space: {}", human_size(bytes));
+    Ok(())
+}
+
+fn confirm(all: bool, volumes: bool) -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
         anyhow::bail!("system prune: not a terminal, cannot ask for confirmation: use -f");
     }
     let what = if all { "all images without a container" } else { "dangling images" };
+    let vols = if volumes { ", all volumes not used by a container" } else { "" };
     print!(
-        "WARNING! This will remove {what}, unused layers and stale staging.\nAre you sure you want to continue? [y/N] "
+        "WARNING! This will remove all stopped containers, {what}{vols}, unused layers and stale staging.\n\
+         Are you sure you want to continue? [y/N] "
     );
     std::io::stdout().flush()?;
     let mut line = String::new();

@@ -53,18 +53,64 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_minirun"))
 }
 
-fn shared_binary() -> PathBuf {
+/// The copy of the binary rootless runs execute (world-readable, next to a
+/// `minirun-oci` symlink).
+pub fn shared_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = PathBuf::from(format!("/var/tmp/minirun-testbin-{}", std::process::id()));
+        use std::os::unix::fs::PermissionsExt;
+        // One directory per build of the binary (keyed by mtime and size), shared by
+        // every test process: nothing piles up per process, and a rebuild gets a new one.
+        let src = binary();
+        let md = std::fs::metadata(&src).unwrap();
+        let mtime = md.modified().unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let base = Path::new("/var/tmp");
+        remove_stale_binary_dirs(base);
+        let dir = base.join(format!("minirun-testbin-{mtime:x}-{:x}", md.len()));
         std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Mark it as in use (its mtime), for remove_stale_binary_dirs of later runs.
+        let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+        unsafe { libc::utimes(c.as_ptr(), std::ptr::null()) };
         let dst = dir.join("minirun");
-        std::fs::copy(binary(), &dst).unwrap();
-        std::os::unix::fs::symlink("minirun", dir.join("minirun-oci")).ok();
-        Command::new("chmod").args(["-R", "a+rX"]).arg(&dir).status().unwrap();
+        let tmp = |name: &str| dir.join(format!(".{name}.{}", std::process::id()));
+        if !dst.exists() {
+            // Copy under a private name, then rename: a concurrent process never sees
+            // (or executes) a half-written binary.
+            std::fs::copy(&src, tmp("minirun")).unwrap();
+            std::fs::set_permissions(tmp("minirun"), std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::rename(tmp("minirun"), &dst).unwrap();
+        }
+        if std::fs::symlink_metadata(dir.join("minirun-oci")).is_err() {
+            std::os::unix::fs::symlink("minirun", tmp("minirun-oci")).unwrap();
+            std::fs::rename(tmp("minirun-oci"), dir.join("minirun-oci")).unwrap();
+        }
         dst
     })
     .clone()
+}
+
+/// Remove the per-process directories of older harness versions whose process is
+/// gone, and per-build directories nobody used for a day (other checkouts may be
+/// testing with theirs right now).
+fn remove_stale_binary_dirs(base: &Path) {
+    let Ok(rd) = std::fs::read_dir(base) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(key) = name.strip_prefix("minirun-testbin-") else { continue };
+        let stale = match key.parse::<u32>() {
+            Ok(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
+            Err(_) => e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600)),
+        };
+        if stale {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// One isolated minirun instance: its own root directory, root or rootless.
@@ -209,8 +255,56 @@ pub fn mounts_under(needle: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Processes (pid and command line) whose command line names `root` or one of its
+/// sibling scratch directories (`<root>-<name>`): minirun commands, monitors and
+/// fuse-overlayfs daemons of that instance.
+pub fn leftover_processes(root: &Path) -> Vec<String> {
+    let needle = root.to_string_lossy().into_owned();
+    let me = std::process::id().to_string();
+    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
+        // The path must end there: `/tmp/x-1` must not match `/tmp/x-10`.
+        let hit = cmd
+            .match_indices(&needle)
+            .any(|(i, _)| matches!(cmd[i + needle.len()..].chars().next(), None | Some('/' | ' ' | '-' | ':' | ',')));
+        if hit {
+            out.push(format!("{pid}: {}", cmd.trim_end()));
+        }
+    }
+    out
+}
+
+/// The processes of `root` once they had a moment to finish: a detached container's
+/// monitor records the exit and quits just after `rm -f`/`stop` return.
+fn lingering_processes(root: &Path) -> Vec<String> {
+    for _ in 0..100 {
+        if leftover_processes(root).is_empty() {
+            return Vec::new();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    leftover_processes(root)
+}
+
 impl Drop for Env {
     fn drop(&mut self) {
+        let procs = lingering_processes(&self.root);
+        for p in &procs {
+            if let Some(pid) = p.split(':').next().and_then(|p| p.parse::<i32>().ok()) {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        if !procs.is_empty() {
+            // Let the killed processes release their mounts before unmounting.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
         let left = mounts_under(&self.root);
         for m in left.iter().rev() {
             let _ = Command::new("umount").arg("-l").arg(m).status();
@@ -226,6 +320,7 @@ impl Drop for Env {
         let _ = std::fs::remove_dir_all(&self.root);
         let _ = std::fs::remove_dir_all(&self.xdg_runtime);
         if !std::thread::panicking() {
+            assert!(procs.is_empty(), "processes left behind by {}: {procs:?}", self.root.display());
             assert!(left.is_empty(), "mounts left behind under {}: {left:?}", self.root.display());
         }
     }
