@@ -52,6 +52,14 @@ fi
 if ! grep -q "^$TEST_USER:" /etc/subgid 2>/dev/null; then
   usermod --add-subgids 300000-365535 "$TEST_USER"
 fi
+# A second user with NO subordinate ids: the single-id fallback is tested as them.
+NOSUB_USER=${MINIRUN_NOSUB_USER:-minirun-nosub}
+if ! id "$NOSUB_USER" >/dev/null 2>&1; then
+  useradd --create-home --shell /bin/bash "$NOSUB_USER"
+fi
+for f in /etc/subuid /etc/subgid; do
+  [ -f "$f" ] && grep -q "^$NOSUB_USER:" "$f" && sed -i "/^$NOSUB_USER:/d" "$f"
+done
 # A private runtime dir, as logind would make it.
 install -d -m 0700 -o "$TEST_USER" -g "$TEST_USER" "/run/user/$uid"
 

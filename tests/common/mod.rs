@@ -35,10 +35,18 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// uid and gid of the test user; panics (as root) when setup did not create it.
 pub fn test_user_ids() -> (u32, u32) {
-    let out = Command::new("id").args(["-u", TEST_USER]).output().expect("id");
-    assert!(out.status.success(), "test user {TEST_USER} missing: run scripts/setup.sh (make test does)");
+    user_ids(TEST_USER)
+}
+
+/// A second unprivileged user with NO subordinate id ranges (single-id fallback).
+pub const NOSUB_USER: &str = "minirun-nosub";
+
+/// uid and gid of `user`; panics when setup did not create it.
+pub fn user_ids(user: &str) -> (u32, u32) {
+    let out = Command::new("id").args(["-u", user]).output().expect("id");
+    assert!(out.status.success(), "test user {user} missing: run scripts/setup.sh (make test does)");
     let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    let out = Command::new("id").args(["-g", TEST_USER]).output().expect("id");
+    let out = Command::new("id").args(["-g", user]).output().expect("id");
     let gid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     (uid, gid)
 }
@@ -121,6 +129,8 @@ pub struct Env {
     pub xdg_runtime: PathBuf,
     pub uid: u32,
     pub gid: u32,
+    /// The user the binary runs as.
+    pub user: &'static str,
 }
 
 fn mkdtemp(prefix: &str) -> PathBuf {
@@ -143,20 +153,25 @@ impl Env {
     pub fn root() -> Env {
         assert!(is_root(), "integration tests run as root (they switch to {TEST_USER} for rootless)");
         let root = mkdtemp("minirun-t");
-        Env { rootless: false, xdg_runtime: root.join("xdg"), root, uid: 0, gid: 0 }
+        Env { rootless: false, xdg_runtime: root.join("xdg"), root, uid: 0, gid: 0, user: "root" }
     }
 
     /// A rootless instance running as the unprivileged test user.
     pub fn rootless() -> Env {
-        assert!(is_root(), "integration tests run as root (they switch to {TEST_USER} for rootless)");
-        let (uid, gid) = test_user_ids();
+        Env::rootless_as(TEST_USER)
+    }
+
+    /// A rootless instance running as `user`.
+    pub fn rootless_as(user: &'static str) -> Env {
+        assert!(is_root(), "integration tests run as root (they switch to {user} for rootless)");
+        let (uid, gid) = user_ids(user);
         let root = mkdtemp("minirun-tu");
         let xdg = mkdtemp("minirun-xdg");
         for d in [&root, &xdg] {
             std::os::unix::fs::chown(d, Some(uid), Some(gid)).unwrap();
             std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
         }
-        Env { rootless: true, root, xdg_runtime: xdg, uid, gid }
+        Env { rootless: true, root, xdg_runtime: xdg, uid, gid, user }
     }
 
     /// Both flavours, for tests that must pass as root and rootless.
@@ -185,8 +200,8 @@ impl Env {
             let mut c = Command::new("setpriv");
             c.args(["--reuid", &self.uid.to_string(), "--regid", &self.gid.to_string(), "--init-groups", "--"]);
             c.arg(program);
-            c.env("HOME", format!("/home/{TEST_USER}"));
-            c.env("USER", TEST_USER);
+            c.env("HOME", format!("/home/{}", self.user));
+            c.env("USER", self.user);
             c.env("XDG_RUNTIME_DIR", &self.xdg_runtime);
             c.current_dir("/");
             c
