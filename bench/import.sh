@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Benchmark 1 (issue 2): import of the large bench image (8 gzip layers, ~408 MB, ~40k
+# files) by `minirun load`, `podman load` and `umoci unpack`, on tmpfs and on disk, as
+# root and (tmpfs) rootless. Every run starts from an empty store (hyperfine --prepare
+# wipes it and syncs), so each figure is a full import.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+
+RUNS=${BENCH_IMPORT_RUNS:-3}
+ROOTLESS=${BENCH_ROOTLESS_IMPORT:-1}
+ARCHIVE=$BFIX/bench.oci.tar
+LAYOUT=$BFIX/bench
+OUT=$(section_file import)
+J=$WORK/json/import
+mkdir -p "$J"
+
+read -r BYTES FILES LAYERS COMP < <(python3 - "$BFIX/images.json" <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[1]))["bench"]["stats"]
+print(s["uncompressed_bytes"], s["files"], s["layers"], s["compressed_bytes"])
+EOF
+)
+
+# The tmpfs every "tmpfs" root lives on; the "disk" roots live in $WORK (on /var/tmp).
+mkdir -p "$WORK/tmpfs" "$WORK/disk"
+chmod 755 "$WORK/disk"
+if ! grep -q " $WORK/tmpfs " /proc/self/mountinfo; then
+  mount -t tmpfs -o size=4G,mode=0755 minirun-bench "$WORK/tmpfs"
+fi
+
+WIPE="bash $HERE/wipe.sh"
+USERP="setpriv --reuid $BENCH_UID --regid $BENCH_UID --init-groups env HOME=$BENCH_USER_HOME XDG_RUNTIME_DIR=/run/user/$BENCH_UID"
+
+# Does minirun load work at all (as root / rootless)? Probed on the small fixture.
+MR_ROOT_OK=0 MR_USER_OK=0 MR_WHY=""
+if have_minirun; then
+  p=$WORK/probe-load
+  fresh_dir "$p"
+  if MR_WHY=$("$MR" --root "$p/store" load -i "$FIX/base.oci.tar" 2>&1); then MR_ROOT_OK=1; fi
+  fresh_dir "$p" "$BENCH_UID"
+  if (cd "$WORK" && as_user "$MR" --root "$p/store" load -i "$FIX/base.oci.tar") >/dev/null 2>&1; then MR_USER_OK=1; fi
+  wipe "$p"
+else
+  MR_WHY="no binary"
+fi
+[ "$MR_ROOT_OK" = 1 ] || log "minirun load unavailable: $(echo "$MR_WHY" | head -n 2 | tr '\n' ' ')"
+
+# One measurement: NAME FS MODE DIR OWNER COMMAND... (COMMAND is one shell string)
+declare -a ROWS=()
+measure() {
+  local name=$1 fs=$2 mode=$3 dir=$4 owner=$5 cmd=$6 prep json
+  json=$J/$(echo "$name-$fs-$mode" | tr ' /' '__').json
+  prep="$WIPE $dir $owner"
+  log "import: $name ($fs, $mode), $RUNS runs"
+  if hf "$json" --runs "$RUNS" --prepare "$prep" "$cmd"; then
+    ROWS+=("$name|$fs|$mode|$(hf_stat "$json" median)|$(hf_stat "$json" min)|$(hf_stat "$json" max)")
+  else
+    ROWS+=("$name|$fs|$mode|failed||")
+  fi
+  bash "$HERE/wipe.sh" "$dir"
+}
+na_row() { ROWS+=("$1|$2|$3|$4||"); }
+
+for fs in tmpfs disk; do
+  base=$WORK/$fs
+  # podman keeps its big-file temp dir (the extracted archive) on the same file system.
+  pt=$base/podman-tmp
+  fresh_dir "$pt"
+  measure "podman load" "$fs" root "$base/podman" 0 \
+    "TMPDIR=$pt podman --root $base/podman/root --runroot $base/podman/run --tmpdir $base/podman-state --storage-driver overlay --cgroup-manager cgroupfs --events-backend none load -q -i $ARCHIVE"
+  measure "umoci unpack" "$fs" root "$base/umoci" 0 \
+    "umoci unpack --image $LAYOUT:bench:latest $base/umoci/bundle"
+  if [ "$MR_ROOT_OK" = 1 ]; then
+    measure "minirun load" "$fs" root "$base/minirun" 0 "$MR --root $base/minirun/store load -i $ARCHIVE"
+  else
+    na_row "minirun load" "$fs" root "$NA"
+  fi
+  wipe "$base/podman-state"
+  wipe "$pt"
+done
+
+if [ "$ROOTLESS" = 1 ]; then
+  base=$WORK/tmpfs
+  pt=$base/podman-tmp-rl
+  fresh_dir "$pt" "$BENCH_UID"
+  fresh_dir "$base/podman-state-rl" "$BENCH_UID"
+  measure "podman load" tmpfs rootless "$base/podman-rl" "$BENCH_UID" \
+    "cd $WORK && $USERP TMPDIR=$pt podman --root $base/podman-rl/root --runroot $base/podman-rl/run --tmpdir $base/podman-state-rl --storage-driver overlay --cgroup-manager cgroupfs --events-backend none load -q -i $ARCHIVE"
+  # The rootless pause process podman left (its --tmpdir holds pause.pid).
+  if [ -f "$base/podman-state-rl/pause.pid" ]; then kill "$(cat "$base/podman-state-rl/pause.pid")" 2>/dev/null || true; fi
+  measure "umoci unpack" tmpfs rootless "$base/umoci-rl" "$BENCH_UID" \
+    "cd $WORK && $USERP umoci unpack --rootless --image $LAYOUT:bench:latest $base/umoci-rl/bundle"
+  if [ "$MR_USER_OK" = 1 ]; then
+    measure "minirun load" tmpfs rootless "$base/minirun-rl" "$BENCH_UID" \
+      "cd $WORK && $USERP $MR --root $base/minirun-rl/store load -i $ARCHIVE"
+  else
+    na_row "minirun load" tmpfs rootless "$NA"
+  fi
+  wipe "$base/podman-state-rl"
+  wipe "$pt"
+fi
+umount "$WORK/tmpfs" 2>/dev/null || umount -l "$WORK/tmpfs" || true
+
+# The table: median seconds, range, MB/s and files/s, and speed relative to podman load
+# on the same file system and mode.
+python3 - "$BYTES" "$FILES" "$LAYERS" "$COMP" "$RUNS" "${ROWS[@]}" >>"$OUT" <<'EOF'
+import sys
+nbytes, nfiles, layers, comp, runs = (int(x) for x in sys.argv[1:6])
+rows = [r.split("|") for r in sys.argv[6:]]
+podman = {(r[1], r[2]): float(r[3]) for r in rows if r[0] == "podman load" and r[3][:1].isdigit()}
+print("## 1. Image import (issue 2)\n")
+print("Image: %d layers (gzip), %.0f MB uncompressed, %.0f MB compressed, %d files. "
+      "Median of %d runs, each into an empty store (hyperfine, `--prepare` wipes and syncs). "
+      "`minirun load` and `podman load` read the oci-archive, `umoci unpack` the OCI layout "
+      "directory (it cannot read archives). MB = 10^6 bytes of uncompressed layer data.\n"
+      % (layers, nbytes / 1e6, comp / 1e6, nfiles, runs))
+print("| tool | fs | mode | median s | min–max s | MB/s | files/s | speed vs podman load |")
+print("|---|---|---|---:|---:|---:|---:|---:|")
+for name, fs, mode, med, lo, hi in rows:
+    if not med[:1].isdigit():
+        print("| %s | %s | %s | %s | | | | |" % (name, fs, mode, med))
+        continue
+    t = float(med)
+    p = podman.get((fs, mode))
+    rel = "%.2f×" % (p / t) if p else "-"
+    print("| %s | %s | %s | %.2f | %.2f–%.2f | %.0f | %.0f | %s |"
+          % (name, fs, mode, t, float(lo), float(hi), nbytes / 1e6 / t, nfiles / t, rel))
+print()
+EOF
