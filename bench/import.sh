@@ -34,11 +34,12 @@ WIPE="bash $HERE/wipe.sh"
 USERP="setpriv --reuid $BENCH_UID --regid $BENCH_UID --init-groups env HOME=$BENCH_USER_HOME XDG_RUNTIME_DIR=/run/user/$BENCH_UID"
 
 # Does minirun load work at all (as root / rootless)? Probed on the small fixture.
-MR_ROOT_OK=0 MR_USER_OK=0 MR_WHY=""
+MR_ROOT_OK=0 MR_USER_OK=0 MR_RMI_OK=0 MR_WHY=""
 if have_minirun; then
   p=$WORK/probe-load
   fresh_dir "$p"
   if MR_WHY=$("$MR" --root "$p/store" load -i "$FIX/base.oci.tar" 2>&1); then MR_ROOT_OK=1; fi
+  if "$MR" --root "$p/store" rmi base >/dev/null 2>&1; then MR_RMI_OK=1; fi
   fresh_dir "$p" "$BENCH_UID"
   if (cd "$WORK" && as_user "$MR" --root "$p/store" load -i "$FIX/base.oci.tar") >/dev/null 2>&1; then MR_USER_OK=1; fi
   wipe "$p"
@@ -101,6 +102,36 @@ if [ "$ROOTLESS" = 1 ]; then
   wipe "$base/podman-state-rl"
   wipe "$pt"
 fi
+# A second image sharing all but its top layer with the bench image, loaded into a store
+# that already holds the bench image: only the new layer should be unpacked. Before each
+# timed load, `rmi bench2` takes the second image (and its own layer) out again.
+declare -a SROWS=()
+shared() {
+  local name=$1 dir=$2 load=$3 rmi=$4 json
+  json=$J/shared-$(echo "$name" | tr ' ' '_').json
+  bash "$HERE/wipe.sh" "$dir" 0
+  log "import: $name, second image sharing the base (tmpfs, root), $RUNS runs"
+  if ! sh -c "$load $ARCHIVE" >/dev/null 2>&1; then
+    SROWS+=("$name|failed (first image)")
+  elif hf "$json" --runs "$RUNS" --prepare "$rmi bench2 >/dev/null 2>&1 || true" "$load $WORK/bench2.oci.tar"; then
+    SROWS+=("$name|$(hf_stat "$json" median)")
+  else
+    SROWS+=("$name|failed")
+  fi
+  bash "$HERE/wipe.sh" "$dir"
+}
+if [ "${BENCH_SHARED:-1}" = 1 ]; then
+  read -r NEWBYTES NEWFILES < <(bash "$HERE/second-image.sh" "$LAYOUT" "$WORK/bench2.oci.tar")
+  base=$WORK/tmpfs
+  P2="podman --root $base/podman2/root --runroot $base/podman2/run --tmpdir $base/podman2/tmp --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
+  shared "podman load" "$base/podman2" "TMPDIR=$base/podman2 $P2 load -q -i" "$P2 rmi"
+  if [ "$MR_ROOT_OK" = 1 ] && [ "$MR_RMI_OK" = 1 ]; then
+    shared "minirun load" "$base/minirun2" "$MR --root $base/minirun2/store load -i" "$MR --root $base/minirun2/store rmi"
+  else
+    SROWS+=("minirun load|$NA")
+  fi
+fi
+
 umount "$WORK/tmpfs" 2>/dev/null || umount -l "$WORK/tmpfs" || true
 
 # The table: median seconds, range, MB/s and files/s, and speed relative to podman load
@@ -127,5 +158,25 @@ for name, fs, mode, med, lo, hi in rows:
     rel = "%.2f×" % (p / t) if p else "-"
     print("| %s | %s | %s | %.2f | %.2f–%.2f | %.0f | %.0f | %s |"
           % (name, fs, mode, t, float(lo), float(hi), nbytes / 1e6 / t, nfiles / t, rel))
+print()
+EOF
+
+[ ${#SROWS[@]} = 0 ] || python3 - "$NEWBYTES" "$NEWFILES" "$RUNS" "${ROWS[@]}" -- "${SROWS[@]}" >>"$OUT" <<'EOF'
+import sys
+newb, newf, runs = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+cut = sys.argv.index("--")
+full = {r.split("|")[0]: r.split("|")[3] for r in sys.argv[4:cut]
+        if r.split("|")[1:3] == ["tmpfs", "root"]}
+print("Second image sharing the base: `bench2` has the bench image's first 7 layers and its "
+      "own small top layer (%d files, %.2f MB); loaded into a store (tmpfs, root) that already "
+      "holds `bench`, median of %s runs (`rmi bench2` before each).\n" % (newf, newb / 1e6, runs))
+print("| tool | full import s | second image s |")
+print("|---|---:|---:|")
+for r in sys.argv[cut + 1:]:
+    name, t = r.split("|")
+    f = full.get(name, "")
+    f = "%.2f" % float(f) if f[:1].isdigit() else f or "-"
+    t = "%.2f" % float(t) if t[:1].isdigit() else t
+    print("| %s | %s | %s |" % (name, f, t))
 print()
 EOF
