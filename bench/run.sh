@@ -9,8 +9,9 @@
 # Prints a markdown table per benchmark and writes them to bench/RESULTS.md. A minirun
 # feature that is missing or broken shows as "n/a (not built yet)"; the peers still run.
 # Knobs (env): BENCH_PARTS="import oci containers", BENCH_IMPORT_RUNS=3,
-# BENCH_ROOTLESS_IMPORT=1, BENCH_OCI_RUNS=50, BENCH_RSS_RUNS=20, BENCH_RUN_RUNS=20,
-# BENCH_DETACHED=50, MINIRUN_FIXTURES, MINIRUN_BENCH_FIXTURES.
+# BENCH_ROOTLESS_IMPORT=1, BENCH_SHARED=1, BENCH_FULL=0 (1: also umoci --rootless),
+# BENCH_OCI_RUNS=50, BENCH_RSS_RUNS=20, BENCH_RUN_RUNS=20, BENCH_DETACHED=50,
+# MINIRUN_FIXTURES, MINIRUN_BENCH_FIXTURES (default: $MINIRUN_FIXTURES-bench).
 # Everything lives in one scratch dir under /var/tmp (tmpfs roots on a tmpfs mounted in
 # it) and is removed at the end; the mount table is checked for leftovers.
 set -euo pipefail
@@ -66,9 +67,9 @@ fi
 finish() {
   local left
   wipe "$WORK"
-  left=$(grep -c " /var/tmp/minirun-bench" /proc/self/mountinfo || true)
+  left=$(grep -c " $WORK[/ ]" /proc/self/mountinfo || true)
   if [ "$left" != 0 ]; then
-    log "WARNING: $left mounts left under /var/tmp/minirun-bench*"
+    log "WARNING: $left mounts left under $WORK"
   fi
 }
 trap finish EXIT
