@@ -56,15 +56,15 @@ measure() {
   prep="$WIPE $dir $owner"
   log "import: $name ($fs, $mode), $RUNS runs"
   if hf "$json" --runs "$RUNS" --prepare "$prep" "$cmd"; then
-    ROWS+=("$name|$fs|$mode|$(hf_stat "$json" median)|$(hf_stat "$json" min)|$(hf_stat "$json" max)")
+    ROWS+=("$name|$fs|$mode|$(hf_stat "$json" median)|$(hf_stat "$json" min)|$(hf_stat "$json" max)|$(hf_stat "$json" user)|$(hf_stat "$json" system)")
   else
-    ROWS+=("$name|$fs|$mode|failed||")
+    ROWS+=("$name|$fs|$mode|failed||||")
   fi
   bash "$HERE/wipe.sh" "$dir"
 }
-na_row() { ROWS+=("$1|$2|$3|$4||"); }
+na_row() { ROWS+=("$1|$2|$3|$4||||"); }
 
-for fs in tmpfs disk; do
+for fs in ${BENCH_IMPORT_FS:-tmpfs disk}; do
   base=$WORK/$fs
   # podman keeps its big-file temp dir (the extracted archive) on the same file system.
   pt=$base/podman-tmp
@@ -115,10 +115,12 @@ shared() {
   log "import: $name, second image sharing the base (tmpfs, root), $RUNS runs"
   if ! sh -c "$load $ARCHIVE" >/dev/null 2>&1; then
     SROWS+=("$name|failed (first image)")
-  elif hf "$json" --runs "$RUNS" --prepare "$rmi bench2 >/dev/null 2>&1 || true" "$load $WORK/bench2.oci.tar"; then
-    SROWS+=("$name|$(hf_stat "$json" median)")
-  else
+  elif ! hf "$json" --runs "$RUNS" --prepare "$rmi bench2 >/dev/null 2>&1 || true" "$load $WORK/bench2.oci.tar"; then
     SROWS+=("$name|failed")
+  elif ! sh -c "$rmi bench2" >/dev/null 2>&1; then
+    SROWS+=("$name|failed (bench2 not in the store after load)")
+  else
+    SROWS+=("$name|$(hf_stat "$json" median)")
   fi
   bash "$HERE/wipe.sh" "$dir"
 }
@@ -147,19 +149,22 @@ print("## 1. Image import (issue 2)\n")
 print("Image: %d layers (gzip), %.0f MB uncompressed, %.0f MB compressed, %d files. "
       "Median of %d runs, each into an empty store (hyperfine, `--prepare` wipes and syncs). "
       "`minirun load` and `podman load` read the oci-archive, `umoci unpack` the OCI layout "
-      "directory (it cannot read archives). MB = 10^6 bytes of uncompressed layer data.\n"
+      "directory (it cannot read archives). MB = 10^6 bytes of uncompressed layer data. "
+      "CPU s: mean user+system time of the command and its children; more than the wall "
+      "time means more than one core was busy.\n"
       % (layers, nbytes / 1e6, comp / 1e6, nfiles, runs))
-print("| tool | fs | mode | median s | min–max s | MB/s | files/s | speed vs podman load |")
-print("|---|---|---|---:|---:|---:|---:|---:|")
-for name, fs, mode, med, lo, hi in rows:
+print("| tool | fs | mode | median s | min–max s | MB/s | files/s | speed vs podman load | CPU s (user+sys) |")
+print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+for name, fs, mode, med, lo, hi, usr, sys_ in rows:
     if not med[:1].isdigit():
-        print("| %s | %s | %s | %s | | | | |" % (name, fs, mode, med))
+        print("| %s | %s | %s | %s | | | | | |" % (name, fs, mode, med))
         continue
     t = float(med)
     p = podman.get((fs, mode))
     rel = "%.2f×" % (p / t) if p else "-"
-    print("| %s | %s | %s | %.2f | %.2f–%.2f | %.0f | %.0f | %s |"
-          % (name, fs, mode, t, float(lo), float(hi), nbytes / 1e6 / t, nfiles / t, rel))
+    print("| %s | %s | %s | %.2f | %.2f–%.2f | %.0f | %.0f | %s | %.1f |"
+          % (name, fs, mode, t, float(lo), float(hi), nbytes / 1e6 / t, nfiles / t, rel,
+             float(usr) + float(sys_)))
 print()
 EOF
 
