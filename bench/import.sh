@@ -41,7 +41,12 @@ if have_minirun; then
   if MR_WHY=$("$MR" --root "$p/store" load -i "$FIX/base.oci.tar" 2>&1); then MR_ROOT_OK=1; fi
   if "$MR" --root "$p/store" rmi base >/dev/null 2>&1; then MR_RMI_OK=1; fi
   fresh_dir "$p" "$BENCH_UID"
-  if (cd "$WORK" && as_user "$MR" --root "$p/store" load -i "$FIX/base.oci.tar") >/dev/null 2>&1; then MR_USER_OK=1; fi
+  if (cd "$WORK" && as_user "$MR" --root "$p/store" load -i "$FIX/base.oci.tar") >/dev/null 2>"$p.err"; then
+    MR_USER_OK=1
+  else
+    log "minirun load (rootless) unavailable: $(head -n 2 "$p.err" | tr '\n' ' ')"
+  fi
+  rm -f "$p.err"
   wipe "$p"
 else
   MR_WHY="no binary"
