@@ -228,8 +228,10 @@ pub fn reexec_in_userns(mapping: &IdMapping) -> Result<i32> {
             if libc::unshare(libc::CLONE_NEWUSER) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            let one = [1u8];
-            libc::write(ack_wr_fd, one.as_ptr().cast(), 1);
+            // Tell the parent our pid: it cannot learn it from spawn(), which only
+            // returns after exec, i.e. after the maps are written.
+            let pid = libc::getpid().to_ne_bytes();
+            libc::write(ack_wr_fd, pid.as_ptr().cast(), pid.len());
             let mut b = [0u8; 1];
             if libc::read(rd_fd, b.as_mut_ptr().cast(), 1) != 1 || b[0] != b'1' {
                 return Err(std::io::Error::other("user namespace maps were not written"));
@@ -240,22 +242,31 @@ pub fn reexec_in_userns(mapping: &IdMapping) -> Result<i32> {
             Ok(())
         });
     }
-    let mut child = match cmd.spawn() {
+    // A helper thread writes the maps while spawn() waits for the child's exec
+    // (signals stay blocked in it; it is joined before anything else happens).
+    let helper_mapping = mapping.clone();
+    let helper = std::thread::spawn(move || -> Result<()> {
+        let mut b = [0u8; 4];
+        ack_rd.read_exact(&mut b).context("the child died before creating its user namespace")?;
+        let res = write_maps(i32::from_ne_bytes(b), &helper_mapping);
+        let _ = wr.write_all(if res.is_ok() { b"1" } else { b"0" });
+        res
+    });
+    let spawned = cmd.spawn();
+    drop(ack_wr);
+    drop(rd);
+    let res = helper.join().unwrap_or_else(|_| Err(anyhow::anyhow!("user namespace helper panicked")));
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             let _ = fwd.thread_unblock();
+            if let Err(m) = res {
+                return Err(m);
+            }
             return Err(e).context("creating a user namespace (is kernel.unprivileged_userns_clone enabled?)");
         }
     };
-    drop(ack_wr);
     let pid = child.id() as i32;
-    let mut b = [0u8; 1];
-    let _ = ack_rd.read(&mut b);
-    drop(ack_rd);
-    let res = write_maps(pid, mapping);
-    let _ = wr.write_all(if res.is_ok() { b"1" } else { b"0" });
-    drop(wr);
-    drop(rd);
     if let Err(e) = res {
         let _ = child.wait();
         let _ = fwd.thread_unblock();

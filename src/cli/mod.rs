@@ -110,7 +110,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     let rootless = crate::idmap::is_rootless();
     // Rootless, every verb that touches the store runs inside our own user namespace,
     // as podman does, so image files keep their owners (mapped onto sub-ids).
-    let needs_userns = !matches!(cli.cmd, Command::Info(_) | Command::Oci(_));
+    // `info` too: the storage driver probe must run where containers will.
+    let needs_userns = !matches!(cli.cmd, Command::Oci(_));
     if rootless && needs_userns && !crate::idmap::in_user_namespace() {
         let m = crate::idmap::rootless_mapping(crate::idmap::host_uid(), crate::idmap::host_gid());
         if let Some(why) = &m.single_id_reason {
