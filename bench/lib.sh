@@ -125,3 +125,15 @@ md() {
 
 # Does the minirun binary exist at all?
 have_minirun() { [ -x "$MR" ]; }
+
+# What to print in place of a minirun figure when its probe failed, given the probe's
+# stderr file: "n/a (not built yet)" when the verb does not exist yet, otherwise
+# "fails: <last error line>" (a built feature that breaks must not pass as "not built").
+na_reason() {
+  local err=$1
+  if [ ! -x "$MR" ] || grep -qiE "unrecognized subcommand|not (yet )?implemented|unexpected argument" "$err" 2>/dev/null; then
+    echo "$NA"
+  else
+    echo "fails: $(grep -v '^\s*$' "$err" 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g; s/|/\//g' | tail -n 1 | cut -c1-120)"
+  fi
+}

@@ -62,22 +62,60 @@ run_as() {
 }
 
 # Does minirun run a bundle (twice with the same id: `run` must delete its container)?
-declare -A MR_OK=()
-for mode in root rootless; do
-  b=$D/bundle-root s=$D/state-root
-  [ "$mode" = root ] || { b=$D/bundle-rl; s=$D/state-rl; }
-  MR_OK[$mode]=0
-  if have_minirun; then
+declare -A MR_OK=() MR_NA=()
+probe_all() {
+  local mode b s
+  for mode in root rootless; do
+    b=$D/bundle-root s=$D/state-root
+    [ "$mode" = root ] || { b=$D/bundle-rl; s=$D/state-rl; }
+    MR_OK[$mode]=0
+    MR_NA[$mode]=$NA
+    have_minirun || continue
     # shellcheck disable=SC2046
-    if run_as "$mode" $(cmdline "minirun oci" "$b" "$s" probe) >/dev/null 2>"$D/probe.err" &&
-      run_as "$mode" $(cmdline "minirun oci" "$b" "$s" probe) >/dev/null 2>>"$D/probe.err"; then
+    if run_as "$mode" $(cmdline "minirun oci" "$b" "$s" probe) >/dev/null 2>"$D/probe-$mode.err" &&
+      run_as "$mode" $(cmdline "minirun oci" "$b" "$s" probe) >/dev/null 2>>"$D/probe-$mode.err"; then
       MR_OK[$mode]=1
     else
-      log "minirun oci run ($mode) unavailable: $(head -n 2 "$D/probe.err" | tr '\n' ' ')"
+      MR_NA[$mode]=$(na_reason "$D/probe-$mode.err")
+      log "minirun oci run ($mode) unavailable: $(head -n 2 "$D/probe-$mode.err" | tr '\n' ' ')"
       run_as "$mode" "$MR" oci --root "$s/minirun" delete -f probe >/dev/null 2>&1 || true
     fi
+  done
+}
+# Drop (or put back) process.capabilities.ambient in both bundles' config.json.
+ambient() {
+  local b
+  for b in "$D/bundle-root" "$D/bundle-rl"; do
+    if [ "$1" = drop ]; then
+      cp -p "$b/config.json" "$b/config.json.stock"
+      python3 - "$b/config.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"].get("capabilities", {}).pop("ambient", None)
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+EOF
+    else
+      mv "$b/config.json.stock" "$b/config.json"
+    fi
+  done
+}
+NOTE=""
+probe_all
+# runc's spec raises ambient capabilities (meaningless for /bin/true run as root). If
+# minirun refuses them, measure every runtime on the same bundle without them, and say so.
+if have_minirun && { [ "${MR_OK[root]}" != 1 ] || [ "${MR_OK[rootless]}" != 1 ]; } &&
+  grep -qi ambient "$D"/probe-*.err 2>/dev/null; then
+  first=$(grep -hi ambient "$D"/probe-*.err | head -n 1 | sed 's/\x1b\[[0-9;]*m//g')
+  ambient drop
+  probe_all
+  if [ "${MR_OK[root]}" = 1 ] || [ "${MR_OK[rootless]}" = 1 ]; then
+    NOTE="**Note:** \`minirun oci run\` refused runc's stock spec (\`$first\`), so every runtime here ran the same bundle with \`process.capabilities.ambient\` removed."
+    log "minirun refused ambient capabilities: all runtimes measured without them"
+  else
+    ambient restore
+    probe_all
   fi
-done
+fi
 
 declare -a ROWS=()
 for mode in root rootless; do
@@ -85,7 +123,7 @@ for mode in root rootless; do
   [ "$mode" = root ] || { b=$D/bundle-rl; s=$D/state-rl; }
   for rt in runc crun "minirun oci" minirun-oci; do
     case $rt in minirun*) if [ "${MR_OK[$mode]}" != 1 ]; then
-      ROWS+=("$rt|$mode|$NA|||")
+      ROWS+=("$rt|$mode|${MR_NA[$mode]}|||")
       continue
     fi ;; esac
     id="bench-$(echo "$rt" | tr ' ' '-')"
@@ -116,10 +154,10 @@ for mode in root rootless; do
   done
 done
 
-python3 - "$RUNS" "$WARMUP" "$RSS_RUNS" "${ROWS[@]}" >>"$OUT" <<'EOF'
+python3 - "$RUNS" "$WARMUP" "$RSS_RUNS" "$NOTE" "${ROWS[@]}" >>"$OUT" <<'EOF'
 import sys
-runs, warm, rss_runs = sys.argv[1:4]
-rows = [r.split("|") for r in sys.argv[4:]]
+runs, warm, rss_runs, note = sys.argv[1:5]
+rows = [r.split("|") for r in sys.argv[5:]]
 crun = {r[1]: float(r[2]) for r in rows if r[0] == "crun" and r[2][:1].isdigit()}
 print("## 2. OCI runtime: create-to-exit latency of /bin/true (issue 3)\n")
 print("Same bundle for every runtime: the fixture rootfs, `runc spec` (`runc spec --rootless` "
@@ -127,6 +165,8 @@ print("Same bundle for every runtime: the fixture rootfs, `runc spec` (`runc spe
       "`RUNTIME --root STATE run --bundle B ID`; hyperfine -N, %s warmup + %s runs. "
       "Peak RSS: max over %s runs of `/usr/bin/time -f %%M` (the runtime and its children).\n"
       % (warm, runs, rss_runs))
+if note:
+    print(note + "\n")
 print("| runtime | mode | median ms | mean ± sd ms | min ms | peak RSS KiB | time vs crun |")
 print("|---|---|---:|---:|---:|---:|---:|")
 for r in rows:
