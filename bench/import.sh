@@ -56,18 +56,20 @@ fi
 # One measurement: NAME FS MODE DIR OWNER COMMAND... (COMMAND is one shell string)
 declare -a ROWS=()
 measure() {
-  local name=$1 fs=$2 mode=$3 dir=$4 owner=$5 cmd=$6 prep json
+  local name=$1 fs=$2 mode=$3 dir=$4 owner=$5 cmd=$6 prep json n
   json=$J/$(echo "$name-$fs-$mode" | tr ' /' '__').json
   prep="$WIPE $dir $owner"
   log "import: $name ($fs, $mode), $RUNS runs"
   if hf "$json" --runs "$RUNS" --prepare "$prep" "$cmd"; then
-    ROWS+=("$name|$fs|$mode|$(hf_stat "$json" median)|$(hf_stat "$json" min)|$(hf_stat "$json" max)|$(hf_stat "$json" user)|$(hf_stat "$json" system)")
+    # What the last run left on disk: every tool's store should hold the ~40k entries.
+    n=$(find "$dir" -xdev 2>/dev/null | wc -l)
+    ROWS+=("$name|$fs|$mode|$(hf_stat "$json" median)|$(hf_stat "$json" min)|$(hf_stat "$json" max)|$(hf_stat "$json" user)|$(hf_stat "$json" system)|$n")
   else
-    ROWS+=("$name|$fs|$mode|failed||||")
+    ROWS+=("$name|$fs|$mode|failed|||||")
   fi
   bash "$HERE/wipe.sh" "$dir"
 }
-na_row() { ROWS+=("$1|$2|$3|$4||||"); }
+na_row() { ROWS+=("$1|$2|$3|$4|||||"); }
 
 for fs in ${BENCH_IMPORT_FS:-tmpfs disk}; do
   base=$WORK/$fs
@@ -156,20 +158,22 @@ print("Image: %d layers (gzip), %.0f MB uncompressed, %.0f MB compressed, %d fil
       "`minirun load` and `podman load` read the oci-archive, `umoci unpack` the OCI layout "
       "directory (it cannot read archives). MB = 10^6 bytes of uncompressed layer data. "
       "CPU s: mean user+system time of the command and its children; more than the wall "
-      "time means more than one core was busy.\n"
+      "time means more than one core was busy. Entries in store: `find | wc -l` of the "
+      "tool's store after its last run (a sanity check that everything was unpacked).\n"
       % (layers, nbytes / 1e6, comp / 1e6, nfiles, runs))
-print("| tool | fs | mode | median s | min–max s | MB/s | files/s | speed vs podman load | CPU s (user+sys) |")
-print("|---|---|---|---:|---:|---:|---:|---:|---:|")
-for name, fs, mode, med, lo, hi, usr, sys_ in rows:
+print("| tool | fs | mode | median s | min–max s | MB/s | files/s | speed vs podman load "
+      "| CPU s (user+sys) | entries in store |")
+print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+for name, fs, mode, med, lo, hi, usr, sys_, entries in rows:
     if not med[:1].isdigit():
-        print("| %s | %s | %s | %s | | | | | |" % (name, fs, mode, med))
+        print("| %s | %s | %s | %s | | | | | | |" % (name, fs, mode, med))
         continue
     t = float(med)
     p = podman.get((fs, mode))
     rel = "%.2f×" % (p / t) if p else "-"
-    print("| %s | %s | %s | %.2f | %.2f–%.2f | %.0f | %.0f | %s | %.1f |"
+    print("| %s | %s | %s | %.2f | %.2f–%.2f | %.0f | %.0f | %s | %.1f | %s |"
           % (name, fs, mode, t, float(lo), float(hi), nbytes / 1e6 / t, nfiles / t, rel,
-             float(usr) + float(sys_)))
+             float(usr) + float(sys_), entries))
 print()
 EOF
 
