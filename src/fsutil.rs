@@ -17,8 +17,7 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
         let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         f.write_all(data).with_context(|| format!("writing {}", tmp.display()))?;
         f.sync_all().with_context(|| format!("fsync {}", tmp.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
         fsync_dir(dir)
     })();
     if res.is_err() {

@@ -43,18 +43,12 @@ const ENV_HOST_GID: &str = "_MINIRUN_HOST_GID";
 
 /// The caller's uid on the host, also when we run re-executed inside our own userns.
 pub fn host_uid() -> u32 {
-    std::env::var(ENV_HOST_UID)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| nix::unistd::getuid().as_raw())
+    std::env::var(ENV_HOST_UID).ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| nix::unistd::getuid().as_raw())
 }
 
 /// The caller's gid on the host.
 pub fn host_gid() -> u32 {
-    std::env::var(ENV_HOST_GID)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| nix::unistd::getgid().as_raw())
+    std::env::var(ENV_HOST_GID).ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| nix::unistd::getgid().as_raw())
 }
 
 /// True when we are not real root: a non-zero euid, or uid 0 inside a user namespace
@@ -103,11 +97,8 @@ pub fn subid_ranges(file: &str, name: &str, uid: u32) -> Vec<(u32, u32)> {
 
 /// The mapping a rootless caller gets: itself as 0, its sub-ids from 1 up.
 pub fn rootless_mapping(uid: u32, gid: u32) -> IdMapping {
-    let name = nix::unistd::User::from_uid(uid.into())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string());
+    let name =
+        nix::unistd::User::from_uid(uid.into()).ok().flatten().map(|u| u.name).unwrap_or_else(|| uid.to_string());
     let have_helpers = which("newuidmap").is_some() && which("newgidmap").is_some();
     let subu = subid_ranges("/etc/subuid", &name, uid);
     let subg = subid_ranges("/etc/subgid", &name, uid);
@@ -199,8 +190,18 @@ pub fn write_maps(pid: i32, m: &IdMapping) -> Result<()> {
 /// Re-execute this very command inside a new user namespace with `mapping`, wait
 /// for it while forwarding signals, and return its exit status. The child sees
 /// itself as uid 0 with full capabilities over the mapped ids.
-pub fn reexec_in_userns(mapping: &IdMapping) -> Result<i32> {
+///
+/// With `join`, the child enters the user namespace of that process instead of making
+/// a new one: every minirun of one user shares the namespace its running containers
+/// live in (we own it, so we may join it), so signals and `exec` reach them whatever
+/// uid the container runs as.
+pub fn reexec_in_userns(mapping: &IdMapping, join: Option<i32>) -> Result<i32> {
     use nix::sys::signal::{SigSet, Signal};
+    if let Some(pid) = join {
+        if let Ok(f) = std::fs::File::open(format!("/proc/{pid}/ns/user")) {
+            return reexec_joining(mapping, f);
+        }
+    }
     let exe = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
     let (rd, mut wr) = std::io::pipe().context("pipe")?;
     let (mut ack_rd, ack_wr) = std::io::pipe().context("pipe")?;
@@ -213,7 +214,15 @@ pub fn reexec_in_userns(mapping: &IdMapping) -> Result<i32> {
     // Forwarded signals are taken from a blocked set, so block them before spawning
     // and let the child start with a clean mask.
     let mut fwd = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGCHLD] {
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGCHLD,
+    ] {
         fwd.add(s);
     }
     fwd.thread_block().context("sigprocmask")?;
@@ -266,12 +275,73 @@ pub fn reexec_in_userns(mapping: &IdMapping) -> Result<i32> {
             return Err(e).context("creating a user namespace (is kernel.unprivileged_userns_clone enabled?)");
         }
     };
-    let pid = child.id() as i32;
     if let Err(e) = res {
         let _ = child.wait();
         let _ = fwd.thread_unblock();
         return Err(e);
     }
+    wait_forwarding(child, fwd)
+}
+
+fn forwarded_signals() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut fwd = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGCHLD,
+    ] {
+        fwd.add(s);
+    }
+    fwd
+}
+
+/// Re-execute inside the existing user namespace `ns` (an open /proc/PID/ns/user).
+fn reexec_joining(mapping: &IdMapping, ns: std::fs::File) -> Result<i32> {
+    let exe = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
+    let mut cmd = Command::new(&exe);
+    cmd.args(std::env::args_os().skip(1));
+    cmd.arg0(std::env::args_os().next().unwrap_or_default());
+    cmd.env(ENV_IDMAP, serde_json::to_string(mapping)?);
+    cmd.env(ENV_HOST_UID, host_uid().to_string());
+    cmd.env(ENV_HOST_GID, host_gid().to_string());
+    let fwd = forwarded_signals();
+    fwd.thread_block().context("sigprocmask")?;
+    let ns_fd = std::os::fd::AsRawFd::as_raw_fd(&ns);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut all);
+            libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+            if libc::setns(ns_fd, libc::CLONE_NEWUSER) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = fwd.thread_unblock();
+            return Err(e).context("joining minirun's user namespace");
+        }
+    };
+    drop(ns);
+    wait_forwarding(child, fwd)
+}
+
+/// Wait for `child`, forwarding the blocked signals in `fwd` to it; its exit status.
+fn wait_forwarding(mut child: std::process::Child, fwd: nix::sys::signal::SigSet) -> Result<i32> {
+    use nix::sys::signal::Signal;
+    let pid = child.id() as i32;
     loop {
         let sig = fwd.wait().context("sigwait")?;
         if sig == Signal::SIGCHLD {
@@ -284,6 +354,46 @@ pub fn reexec_in_userns(mapping: &IdMapping) -> Result<i32> {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
         }
     }
+}
+
+/// Marks a process that lives in minirun's user namespace while a container runs
+/// (a monitor or a foreground `run`): `<run>/holders/<id>` holds "pid start_time".
+/// Removed when dropped.
+pub struct Holder(std::path::PathBuf);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Register this process as a holder of our user namespace (rootless only).
+pub fn register_holder(run: &std::path::Path, id: &str) -> Option<Holder> {
+    current_mapping()?;
+    let dir = run.join("holders");
+    std::fs::create_dir_all(&dir).ok()?;
+    let pid = std::process::id() as i32;
+    let start = crate::container::record::proc_start_time(pid)?;
+    let path = dir.join(id);
+    crate::fsutil::atomic_write(&path, format!("{pid} {start}").as_bytes()).ok()?;
+    Some(Holder(path))
+}
+
+/// A live holder's pid, whose user namespace a new minirun should join.
+pub fn find_holder(run: &std::path::Path) -> Option<i32> {
+    let rd = std::fs::read_dir(run.join("holders")).ok()?;
+    for e in rd.flatten() {
+        let Ok(text) = std::fs::read_to_string(e.path()) else { continue };
+        let mut it = text.split_whitespace();
+        let (Some(pid), Some(start)) = (it.next().and_then(|p| p.parse::<i32>().ok()), it.next()) else {
+            continue;
+        };
+        if crate::container::record::proc_start_time(pid).map(|s| s.to_string()).as_deref() == Some(start) {
+            return Some(pid);
+        }
+        let _ = std::fs::remove_file(e.path());
+    }
+    None
 }
 
 #[cfg(test)]

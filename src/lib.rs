@@ -2,6 +2,7 @@
 //!
 //! One module per concept; see docs/ARCHITECTURE.md for the picture.
 pub mod cli;
+pub mod container;
 pub mod error;
 pub mod fsutil;
 pub mod idmap;

@@ -26,10 +26,7 @@ impl Paths {
             return Ok(Paths { run: r.join("run"), data: r });
         }
         if !rootless {
-            return Ok(Paths {
-                data: PathBuf::from("/var/lib/minirun"),
-                run: PathBuf::from("/run/minirun"),
-            });
+            return Ok(Paths { data: PathBuf::from("/var/lib/minirun"), run: PathBuf::from("/run/minirun") });
         }
         let data = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
             Some(d) => PathBuf::from(d).join("minirun"),

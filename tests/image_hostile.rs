@@ -76,11 +76,7 @@ fn check_outside(env: &Env, c: &Case, passwd_before: &(u64, u64, Vec<u8>)) {
 fn run_case(env: &Env, c: &Case) {
     prepare_outside(c);
     let passwd = std::fs::metadata("/etc/passwd").unwrap();
-    let passwd_before = (
-        passwd.ino(),
-        passwd.nlink(),
-        std::fs::read("/etc/passwd").unwrap(),
-    );
+    let passwd_before = (passwd.ino(), passwd.nlink(), std::fs::read("/etc/passwd").unwrap());
     let before = listing(&env.root);
     let input = fixtures().join(&c.path);
     let mut args = vec!["load".to_string(), "-i".into(), input.display().to_string()];
@@ -94,22 +90,10 @@ fn run_case(env: &Env, c: &Case) {
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     let failed = !o.status.success();
     if c.must_fail || limited {
-        assert_eq!(
-            o.status.code(),
-            Some(125),
-            "[{}] {} must fail with 125: {stderr}",
-            env.label(),
-            c.name
-        );
+        assert_eq!(o.status.code(), Some(125), "[{}] {} must fail with 125: {stderr}", env.label(), c.name);
     }
     if failed {
-        assert_eq!(
-            o.status.code(),
-            Some(125),
-            "[{}] {}: {stderr}",
-            env.label(),
-            c.name
-        );
+        assert_eq!(o.status.code(), Some(125), "[{}] {}: {stderr}", env.label(), c.name);
         // The error names what was refused: the image (or the input) and, for a
         // layer, its digest.
         assert!(
@@ -119,20 +103,9 @@ fn run_case(env: &Env, c: &Case) {
             c.name
         );
         if stderr.contains("layer") {
-            assert!(
-                stderr.contains("sha256:"),
-                "[{}] {}: no digest in {stderr}",
-                env.label(),
-                c.name
-            );
+            assert!(stderr.contains("sha256:"), "[{}] {}: no digest in {stderr}", env.label(), c.name);
         }
-        assert_eq!(
-            before,
-            listing(&env.root),
-            "[{}] {}: the store changed after a failed load",
-            env.label(),
-            c.name
-        );
+        assert_eq!(before, listing(&env.root), "[{}] {}: the store changed after a failed load", env.label(), c.name);
     } else {
         // Accepted (traversal neutralised inside the layer): it must be a normal image.
         env.ok(&["image", "inspect", &c.reference]);
@@ -160,37 +133,12 @@ fn hostile_inputs_leave_host_and_store_untouched() {
 fn bomb_error_says_how_to_raise_the_limit() {
     for env in Env::both() {
         let p = fixtures().join("hostile/bomb");
-        let err = env.fails(
-            125,
-            &["load", "-i", p.to_str().unwrap(), "--max-layer-size", "1m"],
-        );
-        assert!(
-            err.contains("larger than the limit of 1048576 bytes")
-                && err.contains("--max-layer-size"),
-            "{err}"
-        );
+        let err = env.fails(125, &["load", "-i", p.to_str().unwrap(), "--max-layer-size", "1m"]);
+        assert!(err.contains("larger than the limit of 1048576 bytes") && err.contains("--max-layer-size"), "{err}");
         // The environment variable sets the same limit.
-        let o = env
-            .command(&["load", "-i", p.to_str().unwrap()])
-            .env("MINIRUN_MAX_LAYER_SIZE", "2m")
-            .output()
-            .unwrap();
-        assert_eq!(
-            o.status.code(),
-            Some(125),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let err = env.fails(
-            125,
-            &[
-                "load",
-                "-i",
-                p.to_str().unwrap(),
-                "--max-layer-size",
-                "lots",
-            ],
-        );
+        let o = env.command(&["load", "-i", p.to_str().unwrap()]).env("MINIRUN_MAX_LAYER_SIZE", "2m").output().unwrap();
+        assert_eq!(o.status.code(), Some(125), "{}", String::from_utf8_lossy(&o.stderr));
+        let err = env.fails(125, &["load", "-i", p.to_str().unwrap(), "--max-layer-size", "lots"]);
         assert!(err.contains("invalid size"), "{err}");
     }
 }
@@ -200,10 +148,7 @@ fn not_an_image_and_compressed_archives_are_refused() {
     let env = Env::root();
     let dir = env.scratch("empty");
     let err = env.fails(125, &["load", "-i", dir.to_str().unwrap()]);
-    assert!(
-        err.contains("not an OCI layout, OCI archive or docker-archive"),
-        "{err}"
-    );
+    assert!(err.contains("not an OCI layout, OCI archive or docker-archive"), "{err}");
     let gz = dir.join("x.tar.gz");
     std::fs::write(&gz, [0x1f, 0x8b, 8, 0, 0, 0]).unwrap();
     let err = env.fails(125, &["load", "-i", gz.to_str().unwrap()]);

@@ -16,10 +16,7 @@ fn loads_layout_oci_archive_and_docker_archive() {
         let id = base["id"].as_str().unwrap().to_string();
         assert_eq!(base["layers"].as_array().unwrap().len(), 1);
         let diff = diff_dir(&env, "base", 0);
-        assert_eq!(
-            std::fs::read_to_string(diff.join("etc/hostname")).unwrap(),
-            "fixture\n"
-        );
+        assert_eq!(std::fs::read_to_string(diff.join("etc/hostname")).unwrap(), "fixture\n");
 
         // An OCI archive of the same image: same id, nothing new unpacked, extra name.
         let out = load(&env, "base.oci.tar", &["--tag", "arch:v1"]);
@@ -29,19 +26,13 @@ fn loads_layout_oci_archive_and_docker_archive() {
 
         // docker-archive: names from RepoTags, base layer shared, one new layer.
         let out = load(&env, "base.docker.tar", &[]);
-        assert_eq!(
-            out,
-            "Loaded image: fixture/docker:latest\nLoaded image: fixture/docker:v1\n"
-        );
+        assert_eq!(out, "Loaded image: fixture/docker:latest\nLoaded image: fixture/docker:v1\n");
         let d = inspect(&env, "fixture/docker:v1");
         assert_eq!(d["layers"][0]["chain_id"], base["layers"][0]["chain_id"]);
         assert_eq!(layer_dirs(&env).len(), 2);
         assert_eq!(link_count(&env), 2);
         let top = diff_dir(&env, "fixture/docker", 1);
-        assert_eq!(
-            std::fs::read_to_string(top.join("etc/added")).unwrap(),
-            "added\n"
-        );
+        assert_eq!(std::fs::read_to_string(top.join("etc/added")).unwrap(), "added\n");
 
         // Ids resolve by prefix and sha256: form; a name without tag means :latest.
         env.ok(&["image", "inspect", &id[7..19]]);
@@ -59,26 +50,15 @@ fn second_image_unpacks_only_new_layers_and_df_counts_sharing() {
         assert_eq!(a.len(), 2);
         load(&env, "shared-b", &[]);
         let b = layer_dirs(&env);
-        assert_eq!(
-            b.len(),
-            3,
-            "[{}] only shared-b's top layer is new",
-            env.label()
-        );
+        assert_eq!(b.len(), 3, "[{}] only shared-b's top layer is new", env.label());
         assert!(a.is_subset(&b), "shared-a's layers were left untouched");
-        let df: serde_json::Value =
-            serde_json::from_str(&env.ok(&["system", "df", "--format", "json"])).unwrap();
-        let base_size = inspect(&env, "shared-a")["layers"][0]["size"]
-            .as_u64()
-            .unwrap();
+        let df: serde_json::Value = serde_json::from_str(&env.ok(&["system", "df", "--format", "json"])).unwrap();
+        let base_size = inspect(&env, "shared-a")["layers"][0]["size"].as_u64().unwrap();
         assert!(base_size > 0);
         assert_eq!(df["images"]["count"], 2);
         assert_eq!(df["layers"]["count"], 3);
         assert_eq!(df["layers"]["shared_size"].as_u64().unwrap(), base_size);
-        assert_eq!(
-            df["layers"]["saved_by_sharing"].as_u64().unwrap(),
-            base_size
-        );
+        assert_eq!(df["layers"]["saved_by_sharing"].as_u64().unwrap(), base_size);
         let table = env.ok(&["system", "df"]);
         assert!(table.contains("Saved by sharing"), "{table}");
     }
@@ -92,13 +72,7 @@ fn rootless_ownership_lands_on_subids() {
         let md = std::fs::symlink_metadata(&f).unwrap();
         // uid 999 in the image; rootless, uid 0 is the user and 1.. the subuids from 100000.
         let want = if env.rootless { 100000 + 998 } else { 999 };
-        assert_eq!(
-            (md.uid(), md.gid()),
-            (want, want),
-            "[{}] {}",
-            env.label(),
-            f.display()
-        );
+        assert_eq!((md.uid(), md.gid()), (want, want), "[{}] {}", env.label(), f.display());
         assert_eq!(md.mode() & 0o7777, 0o640);
     }
 }
@@ -108,16 +82,9 @@ fn gzip_zstd_and_plain_layers_and_130_layers_with_links() {
     for env in Env::both() {
         load(&env, "compress", &["-q"]);
         let v = inspect(&env, "compress");
-        let types: Vec<&str> = v["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["media_type"].as_str().unwrap())
-            .collect();
-        assert!(
-            types.iter().any(|t| t.ends_with("+zstd")) && types.iter().any(|t| t.ends_with(".tar")),
-            "{types:?}"
-        );
+        let types: Vec<&str> =
+            v["layers"].as_array().unwrap().iter().map(|l| l["media_type"].as_str().unwrap()).collect();
+        assert!(types.iter().any(|t| t.ends_with("+zstd")) && types.iter().any(|t| t.ends_with(".tar")), "{types:?}");
         for (i, name) in [(1, "gzip"), (2, "zstd"), (3, "tar")] {
             let p = diff_dir(&env, "compress", i).join("compress").join(name);
             assert!(p.exists(), "[{}] {} missing", env.label(), p.display());
@@ -135,19 +102,11 @@ fn gzip_zstd_and_plain_layers_and_130_layers_with_links() {
             let target = env.root.join("layers/l").join(link);
             assert_eq!(
                 std::fs::canonicalize(&target).unwrap(),
-                std::fs::canonicalize(
-                    env.root
-                        .join("layers")
-                        .join(&l["chain_id"].as_str().unwrap()[7..])
-                        .join("diff")
-                )
-                .unwrap()
+                std::fs::canonicalize(env.root.join("layers").join(&l["chain_id"].as_str().unwrap()[7..]).join("diff"))
+                    .unwrap()
             );
         }
-        assert_eq!(
-            std::fs::read_to_string(diff_dir(&env, "many", 129).join("layers/129")).unwrap(),
-            "129\n"
-        );
+        assert_eq!(std::fs::read_to_string(diff_dir(&env, "many", 129).join("layers/129")).unwrap(), "129\n");
     }
 }
 
@@ -157,10 +116,7 @@ fn names_tags_listing_and_quiet_load() {
         // Loading twice is idempotent; stderr stays quiet off a terminal.
         let o = env.run(&["load", "-i", fixture("base").to_str().unwrap()]);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(
-            o.status.success() && !err.contains('\r') && !err.contains("B/s"),
-            "no progress off a terminal: {err}"
-        );
+        assert!(o.status.success() && !err.contains('\r') && !err.contains("B/s"), "no progress off a terminal: {err}");
         let before = listing(&env.root.join("layers"));
         load(&env, "base", &[]);
         assert_eq!(before, listing(&env.root.join("layers")));
@@ -183,24 +139,16 @@ fn names_tags_listing_and_quiet_load() {
             assert!(header.contains(col), "{header}");
         }
         assert_eq!(lines.clone().count(), 3);
-        assert!(
-            lines
-                .any(|l| l.starts_with("other/name") && l.contains("v2") && l.contains(&id[7..19])),
-            "{table}"
-        );
+        assert!(lines.any(|l| l.starts_with("other/name") && l.contains("v2") && l.contains(&id[7..19])), "{table}");
         assert_eq!(env.ok(&["images", "-q"]), format!("{}\n", &id[7..19]));
         assert_eq!(env.ok(&["images", "-q", "--no-trunc"]), format!("{id}\n"));
-        let json: serde_json::Value =
-            serde_json::from_str(&env.ok(&["image", "ls", "--format", "json"])).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&env.ok(&["image", "ls", "--format", "json"])).unwrap();
         assert_eq!(json.as_array().unwrap().len(), 3);
         assert_eq!(json[0]["id"], id.as_str());
 
         // --tag takes a name from another image: the old one becomes dangling.
         load(&env, "shared-a", &["--tag", "base"]);
-        assert_eq!(
-            inspect(&env, &id)["names"],
-            serde_json::json!(["other/name:v2", "third:latest"])
-        );
+        assert_eq!(inspect(&env, &id)["names"], serde_json::json!(["other/name:v2", "third:latest"]));
         assert_ne!(inspect(&env, "base")["id"].as_str().unwrap(), id);
     }
 }
@@ -211,25 +159,12 @@ fn concurrent_imports_share_layers() {
         // Two processes at once, images sharing their base layer: both succeed.
         let mut kids: Vec<_> = ["shared-a", "shared-b", "base"]
             .iter()
-            .map(|f| {
-                env.command(&["load", "-i", fixture(f).to_str().unwrap()])
-                    .spawn()
-                    .unwrap()
-            })
+            .map(|f| env.command(&["load", "-i", fixture(f).to_str().unwrap()]).spawn().unwrap())
             .collect();
         for k in kids.iter_mut() {
-            assert!(
-                k.wait().unwrap().success(),
-                "[{}] a concurrent load failed",
-                env.label()
-            );
+            assert!(k.wait().unwrap().success(), "[{}] a concurrent load failed", env.label());
         }
-        assert_eq!(
-            layer_dirs(&env).len(),
-            3,
-            "[{}] layers shared, not duplicated",
-            env.label()
-        );
+        assert_eq!(layer_dirs(&env).len(), 3, "[{}] layers shared, not duplicated", env.label());
         assert_eq!(link_count(&env), 3);
         let tmp: Vec<_> = std::fs::read_dir(env.root.join("tmp")).unwrap().collect();
         assert!(tmp.is_empty(), "staging left behind: {tmp:?}");
@@ -245,14 +180,7 @@ fn merged_copy(env: &Env, image: &str) -> std::path::PathBuf {
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| {
-            env.root
-                .join("layers")
-                .join(&l["chain_id"].as_str().unwrap()[7..])
-                .join("diff")
-                .display()
-                .to_string()
-        })
+        .map(|l| env.root.join("layers").join(&l["chain_id"].as_str().unwrap()[7..]).join("diff").display().to_string())
         .collect();
     lowers.reverse();
     let mnt = env.scratch(&format!("mnt-{image}"));
@@ -275,10 +203,8 @@ fn merged_copy(env: &Env, image: &str) -> std::path::PathBuf {
 #[test]
 fn whiteouts_and_opaque_dirs_hide_lower_content_under_overlay() {
     let env = Env::root();
-    let expect: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(common::fixtures().join("images.json")).unwrap(),
-    )
-    .unwrap();
+    let expect: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(common::fixtures().join("images.json")).unwrap()).unwrap();
     for image in ["whiteout", "whiteout-mixed"] {
         load(&env, image, &[]);
         let merged = merged_copy(&env, image);
@@ -289,29 +215,15 @@ fn whiteouts_and_opaque_dirs_hide_lower_content_under_overlay() {
         }
         for path in e["absent"].as_array().unwrap() {
             let p = merged.join(&path.as_str().unwrap()[1..]);
-            assert!(
-                std::fs::symlink_metadata(&p).is_err(),
-                "{image}: {} should be hidden",
-                p.display()
-            );
+            assert!(std::fs::symlink_metadata(&p).is_err(), "{image}: {} should be hidden", p.display());
         }
-        for (dir, names) in e
-            .get("dir_listing")
-            .and_then(|d| d.as_object())
-            .into_iter()
-            .flatten()
-        {
+        for (dir, names) in e.get("dir_listing").and_then(|d| d.as_object()).into_iter().flatten() {
             let mut got: Vec<String> = std::fs::read_dir(merged.join(&dir[1..]))
                 .unwrap()
                 .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
                 .collect();
             got.sort();
-            let want: Vec<String> = names
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|n| n.as_str().unwrap().to_string())
-                .collect();
+            let want: Vec<String> = names.as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect();
             assert_eq!(got, want, "{image}: listing of {dir}");
         }
     }

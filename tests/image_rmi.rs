@@ -13,11 +13,8 @@ fn id_of(env: &Env, name: &str) -> String {
 fn fake_container(env: &Env, name: &str, image_id: &str) {
     let d = env.root.join("containers").join(format!("{name}-id"));
     std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(
-        d.join("container.json"),
-        serde_json::json!({"name": name, "image_id": image_id}).to_string(),
-    )
-    .unwrap();
+    std::fs::write(d.join("container.json"), serde_json::json!({"name": name, "image_id": image_id}).to_string())
+        .unwrap();
 }
 
 #[test]
@@ -34,26 +31,15 @@ fn rmi_untags_then_removes_and_keeps_shared_layers() {
         let err = env.fails(125, &["rmi", &id[7..19]]);
         assert!(err.contains("several names") && err.contains("-f"), "{err}");
         let out = env.ok(&["rmi", "-f", &id[7..19]]);
-        assert!(
-            out.contains("Untagged: shared-a:latest") && out.contains(&format!("Deleted: {id}")),
-            "{out}"
-        );
-        assert_eq!(
-            layer_dirs(&env).len(),
-            2,
-            "[{}] the base layer is still used by shared-b",
-            env.label()
-        );
+        assert!(out.contains("Untagged: shared-a:latest") && out.contains(&format!("Deleted: {id}")), "{out}");
+        assert_eq!(layer_dirs(&env).len(), 2, "[{}] the base layer is still used by shared-b", env.label());
         assert_eq!(link_count(&env), 2);
         env.ok(&["image", "inspect", "shared-b"]);
 
         env.ok(&["image", "rm", "shared-b"]);
         assert!(layer_dirs(&env).is_empty());
         assert_eq!(link_count(&env), 0);
-        assert_eq!(
-            std::fs::read_dir(env.root.join("images")).unwrap().count(),
-            0
-        );
+        assert_eq!(std::fs::read_dir(env.root.join("images")).unwrap().count(), 0);
         assert_eq!(std::fs::read_dir(env.root.join("tmp")).unwrap().count(), 0);
         let err = env.fails(125, &["rmi", "shared-b"]);
         assert!(err.contains("not found"), "{err}");
@@ -67,10 +53,7 @@ fn rmi_and_prune_refuse_images_used_by_containers() {
         let id = id_of(&env, "base");
         fake_container(&env, "web", &id);
         let err = env.fails(125, &["rmi", "base"]);
-        assert!(
-            err.contains("web") && err.contains("used by container"),
-            "{err}"
-        );
+        assert!(err.contains("web") && err.contains("used by container"), "{err}");
         let err = env.fails(125, &["rmi", "-f", "base"]);
         assert!(err.contains("web"), "{err}");
         env.ok(&["system", "prune", "-a", "-f"]);
@@ -92,11 +75,7 @@ fn prune_removes_dangling_images_unused_layers_and_stale_staging() {
         assert!(table.contains("<none>"), "{table}");
         // Debris: a dead import's staging dir, an orphan link.
         std::fs::create_dir_all(env.root.join("tmp/import-dead/x")).unwrap();
-        std::os::unix::fs::symlink(
-            "../nothing/diff",
-            env.root.join("layers/l/ORPHANORPHANORPHANORPHAN01"),
-        )
-        .unwrap();
+        std::os::unix::fs::symlink("../nothing/diff", env.root.join("layers/l/ORPHANORPHANORPHANORPHAN01")).unwrap();
         if env.rootless {
             // Debris is the user's own (the test runs as root).
             let owner = format!("{}:{}", env.uid, env.gid);
@@ -120,8 +99,7 @@ fn prune_removes_dangling_images_unused_layers_and_stale_staging() {
         assert_eq!(link_count(&env), 2);
         assert_eq!(std::fs::read_dir(env.root.join("tmp")).unwrap().count(), 0);
 
-        let df: serde_json::Value =
-            serde_json::from_str(&env.ok(&["system", "df", "--format", "json"])).unwrap();
+        let df: serde_json::Value = serde_json::from_str(&env.ok(&["system", "df", "--format", "json"])).unwrap();
         assert_eq!(df["images"]["count"], 1);
         assert_eq!(df["layers"]["shared_size"], 0);
         assert_eq!(df["layers"]["unique_size"], df["layers"]["size"]);
@@ -140,8 +118,7 @@ fn df_measures_containers_and_volumes_dirs() {
     std::fs::create_dir_all(env.root.join("volumes/v1/_data")).unwrap();
     std::fs::write(env.root.join("volumes/v1/_data/f"), vec![7u8; 100_000]).unwrap();
     std::fs::create_dir_all(env.root.join("containers/c1")).unwrap();
-    let df: serde_json::Value =
-        serde_json::from_str(&env.ok(&["system", "df", "--format", "json"])).unwrap();
+    let df: serde_json::Value = serde_json::from_str(&env.ok(&["system", "df", "--format", "json"])).unwrap();
     assert_eq!(df["volumes"]["count"], 1);
     assert!(df["volumes"]["size"].as_u64().unwrap() >= 100_000);
     assert_eq!(df["containers"]["count"], 1);

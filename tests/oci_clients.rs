@@ -13,11 +13,7 @@ fn runtime_in(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::copy(common::binary(), bin.join("minirun")).unwrap();
     std::os::unix::fs::symlink("minirun", bin.join("minirun-oci")).unwrap();
-    Command::new("chmod")
-        .args(["-R", "a+rX"])
-        .arg(&bin)
-        .status()
-        .unwrap();
+    Command::new("chmod").args(["-R", "a+rX"]).arg(&bin).status().unwrap();
     bin.join("minirun-oci")
 }
 
@@ -45,29 +41,14 @@ fn podman_run_and_exec() {
             let mut c = env.raw_command(Path::new("/usr/bin/podman"));
             c.arg("--root").arg(dir.join("storage"));
             c.arg("--runroot").arg(&runroot);
-            c.args([
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--runtime",
-            ])
-            .arg(&rt);
+            c.args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--runtime"]).arg(&rt);
             c.args(args);
             c.stdin(std::process::Stdio::null());
             c.output().unwrap()
         };
         let archive = common::fixture("base.oci.tar");
-        check(
-            "podman load",
-            podman(&["load", "-q", "-i", archive.to_str().unwrap()]),
-        );
-        let limits = [
-            "--ulimit",
-            "nofile=20000:20000",
-            "--ulimit",
-            "nproc=32768:32768",
-        ];
+        check("podman load", podman(&["load", "-q", "-i", archive.to_str().unwrap()]));
+        let limits = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"];
         let mut run = vec!["run", "--rm", "--network", "none"];
         if !env.rootless {
             run.extend(limits);
@@ -81,10 +62,7 @@ fn podman_run_and_exec() {
         }
         rund.extend(["localhost/base:latest", "sleep", "1000"]);
         check(&format!("[{}] podman run -d", env.label()), podman(&rund));
-        let out = check(
-            &format!("[{}] podman exec", env.label()),
-            podman(&["exec", "t1", "sh", "-c", "echo exec-ok"]),
-        );
+        let out = check(&format!("[{}] podman exec", env.label()), podman(&["exec", "t1", "sh", "-c", "echo exec-ok"]));
         assert!(out.contains("exec-ok"), "{out}");
         check("podman rm", podman(&["rm", "-f", "-t", "0", "t1"]));
         // Rootless podman keeps a pause process holding its user namespace: ours to stop.
@@ -92,17 +70,11 @@ fn podman_run_and_exec() {
         if let Ok(p) = std::fs::read_to_string(&pause)
             && let Ok(pid) = p.trim().parse::<i32>()
         {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
         // conmon's exit command (`podman container cleanup`) may still run after `rm`
         // returns: wait until no process names our store, then remove the runroot.
-        let needles = [
-            runroot.to_string_lossy().into_owned(),
-            dir.join("storage").to_string_lossy().into_owned(),
-        ];
+        let needles = [runroot.to_string_lossy().into_owned(), dir.join("storage").to_string_lossy().into_owned()];
         let busy = || {
             std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
                 std::fs::read(e.path().join("cmdline"))
@@ -119,11 +91,7 @@ fn podman_run_and_exec() {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        assert!(
-            !runroot.exists(),
-            "podman runroot {} left behind",
-            runroot.display()
-        );
+        assert!(!runroot.exists(), "podman runroot {} left behind", runroot.display());
     }
 }
 
@@ -163,34 +131,16 @@ fn ctr_run_with_runc_binary() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let cd = Containerd {
-        child,
-        sock: dir.join("c.sock"),
-    };
+    let cd = Containerd { child, sock: dir.join("c.sock") };
     for _ in 0..2000 {
         if cd.sock.exists() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let ctr = |args: &[&str]| {
-        Command::new("ctr")
-            .arg("-a")
-            .arg(&cd.sock)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let ctr = |args: &[&str]| Command::new("ctr").arg("-a").arg(&cd.sock).args(args).output().unwrap();
     let archive = common::fixture("base.oci.tar");
-    check(
-        "ctr import",
-        ctr(&[
-            "images",
-            "import",
-            "--all-platforms",
-            archive.to_str().unwrap(),
-        ]),
-    );
+    check("ctr import", ctr(&["images", "import", "--all-platforms", archive.to_str().unwrap()]));
     let rt = rt.to_str().unwrap();
     let out = check(
         "ctr run",
@@ -207,23 +157,8 @@ fn ctr_run_with_runc_binary() {
         ]),
     );
     assert!(out.contains("ctr-ok"), "{out}");
-    let o = ctr(&[
-        "run",
-        "--runc-binary",
-        rt,
-        "--rm",
-        "base:latest",
-        "k2",
-        "sh",
-        "-c",
-        "exit 5",
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = ctr(&["run", "--runc-binary", rt, "--rm", "base:latest", "k2", "sh", "-c", "exit 5"]);
+    assert_eq!(o.status.code(), Some(5), "{}", String::from_utf8_lossy(&o.stderr));
     drop(cd);
     // The snapshotter's mounts live under our root; none may stay.
     for m in common::mounts_under(&dir).iter().rev() {

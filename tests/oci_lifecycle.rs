@@ -19,14 +19,8 @@ fn create_start_state_kill_delete() {
         let st = state(&env, "c1");
         assert_eq!(st["status"], "created", "[{}] {st}", env.label());
         let pid_text = std::fs::read_to_string(&pidf).unwrap();
-        assert!(
-            !pid_text.ends_with('\n'),
-            "pid file has a newline: {pid_text:?}"
-        );
-        assert_eq!(
-            pid_text.parse::<i64>().unwrap(),
-            st["pid"].as_i64().unwrap()
-        );
+        assert!(!pid_text.ends_with('\n'), "pid file has a newline: {pid_text:?}");
+        assert_eq!(pid_text.parse::<i64>().unwrap(), st["pid"].as_i64().unwrap());
         assert_eq!(st["ociVersion"], "1.0.2-dev");
         assert_eq!(st["bundle"], dir.to_str().unwrap());
         assert!(st["rootfs"].as_str().unwrap().ends_with("/rootfs"));
@@ -34,12 +28,7 @@ fn create_start_state_kill_delete() {
         assert!(!dir.join("rootfs/started").exists());
         env.ok(&["oci", "kill", "c1", "0"]);
         // Duplicate id.
-        let (code, err) = detached(
-            &env,
-            &dir,
-            "dup",
-            &["oci", "create", "--bundle", dir.to_str().unwrap(), "c1"],
-        );
+        let (code, err) = detached(&env, &dir, "dup", &["oci", "create", "--bundle", dir.to_str().unwrap(), "c1"]);
         assert_eq!(code, 1);
         assert!(err.contains("already exists"), "{err}");
         env.ok(&["oci", "start", "c1"]);
@@ -49,8 +38,7 @@ fn create_start_state_kill_delete() {
         let err = env.fails(1, &["oci", "delete", "c1"]);
         assert!(err.contains("not stopped"), "{err}");
         // list and ps
-        let l: serde_json::Value =
-            serde_json::from_str(&env.ok(&["oci", "list", "--format", "json"])).unwrap();
+        let l: serde_json::Value = serde_json::from_str(&env.ok(&["oci", "list", "--format", "json"])).unwrap();
         assert_eq!(l[0]["id"], "c1");
         assert_eq!(env.ok(&["oci", "list", "-q"]).trim(), "c1");
         let ps = env.ok(&["oci", "ps", "--format", "json", "c1"]);
@@ -92,9 +80,7 @@ fn delete_of_created_and_force_of_running() {
         let pid = state(&env, "c2")["pid"].as_i64().unwrap();
         env.ok(&["oci", "delete", "c2"]);
         assert!(
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| s.contains(") Z"))
-                .unwrap_or(true),
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z")).unwrap_or(true),
             "[{}] init {pid} survived delete",
             env.label()
         );
@@ -114,12 +100,7 @@ fn bad_ids_are_refused() {
         let err = env.fails(1, &["oci", "create", "--bundle", dir.to_str().unwrap(), id]);
         assert!(err.contains("invalid container id"), "{id:?}: {err}");
     }
-    assert_eq!(
-        std::fs::read_dir(env.root.join("run/oci"))
-            .map(|d| d.count())
-            .unwrap_or(0),
-        0
-    );
+    assert_eq!(std::fs::read_dir(env.root.join("run/oci")).map(|d| d.count()).unwrap_or(0), 0);
 }
 
 #[test]
@@ -147,10 +128,7 @@ fn run_exit_status_and_exec_errors() {
         ]);
         let (code, _, err) = text(&o);
         assert_eq!(code, 1);
-        assert!(
-            err.contains("exec /bin/nope: no such file or directory"),
-            "{err}"
-        );
+        assert!(err.contains("exec /bin/nope: no such file or directory"), "{err}");
         let line = std::fs::read_to_string(&log).unwrap();
         let j: serde_json::Value = serde_json::from_str(line.lines().last().unwrap()).unwrap();
         assert_eq!(j["level"], "error");
@@ -158,15 +136,9 @@ fn run_exit_status_and_exec_errors() {
         assert!(j["time"].as_str().unwrap().contains('T'));
         env.fails(1, &["oci", "state", "r2"]);
         let tlog = dir.join("log.txt");
-        env.fails(
-            1,
-            &["oci", "--log", tlog.to_str().unwrap(), "state", "nope"],
-        );
+        env.fails(1, &["oci", "--log", tlog.to_str().unwrap(), "state", "nope"]);
         let t = std::fs::read_to_string(&tlog).unwrap();
-        assert!(
-            t.contains("level=error") && t.contains("msg=") && t.contains("time="),
-            "{t}"
-        );
+        assert!(t.contains("level=error") && t.contains("msg=") && t.contains("time="), "{t}");
     }
 }
 
@@ -177,23 +149,20 @@ fn run_forwards_signals_and_reports_128_plus_n() {
         let dir = bundle(&env, "b");
         let marks = env.scratch("marks");
         edit(&dir, |v| {
-            v["mounts"].as_array_mut().unwrap().push(json!({"destination": "/mark", "type": "bind", "source": marks, "options": ["rbind"]}))
+            v["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "/mark", "type": "bind", "source": marks, "options": ["rbind"]}))
         });
-        set_args(
-            &dir,
-            "trap 'exit 42' TERM; echo up > /mark/up; while true; do sleep 0.05; done",
-        );
+        set_args(&dir, "trap 'exit 42' TERM; echo up > /mark/up; while true; do sleep 0.05; done");
         let mut child = env
             .command(&["oci", "run", "--bundle", dir.to_str().unwrap(), "s1"])
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
         wait_file(&marks.join("up"));
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+            .unwrap();
         assert_eq!(child.wait().unwrap().code(), Some(42), "[{}]", env.label());
 
         std::fs::remove_file(marks.join("up")).unwrap();
@@ -262,10 +231,7 @@ fn exec_into_a_running_container() {
         assert_eq!(code, 7);
         let (code, _, err) = text(&env.run(&["oci", "exec", "e1", "/bin/nope"]));
         assert_eq!(code, 1, "{err}");
-        assert!(
-            err.contains("exec /bin/nope: no such file or directory"),
-            "{err}"
-        );
+        assert!(err.contains("exec /bin/nope: no such file or directory"), "{err}");
         // Detached, with a process file and a pid file, as podman and containerd call it.
         let proc_json = dir.join("process.json");
         std::fs::write(
@@ -291,19 +257,12 @@ fn exec_into_a_running_container() {
         );
         assert_eq!(code, 0, "{err}");
         let epid = std::fs::read_to_string(&pidf).unwrap();
-        let ps: Vec<i64> =
-            serde_json::from_str(&env.ok(&["oci", "ps", "--format", "json", "e1"])).unwrap();
-        assert!(
-            ps.contains(&epid.parse().unwrap()),
-            "[{}] {ps:?} lacks {epid}",
-            env.label()
-        );
+        let ps: Vec<i64> = serde_json::from_str(&env.ok(&["oci", "ps", "--format", "json", "e1"])).unwrap();
+        assert!(ps.contains(&epid.parse().unwrap()), "[{}] {ps:?} lacks {epid}", env.label());
         assert_eq!(ps.len(), 2);
         force_delete(&env, "e1");
         assert!(
-            std::fs::read_to_string(format!("/proc/{epid}/stat"))
-                .map(|s| s.contains(") Z"))
-                .unwrap_or(true),
+            std::fs::read_to_string(format!("/proc/{epid}/stat")).map(|s| s.contains(") Z")).unwrap_or(true),
             "exec'd process survived delete --force"
         );
     }
@@ -314,15 +273,8 @@ fn default_root_dir_is_created_private() {
     let env = Env::rootless();
     // Makes the shared copy of the binary (and its minirun-oci symlink) exist.
     env.ok(&["oci", "list"]);
-    let bin = std::path::PathBuf::from(format!(
-        "/var/tmp/minirun-testbin-{}/minirun-oci",
-        std::process::id()
-    ));
-    let o = env
-        .raw_command(&bin)
-        .args(["state", "nope"])
-        .output()
-        .unwrap();
+    let bin = std::path::PathBuf::from(format!("/var/tmp/minirun-testbin-{}/minirun-oci", std::process::id()));
+    let o = env.raw_command(&bin).args(["state", "nope"]).output().unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
     let d = env.xdg_runtime.join("minirun-oci");
     let md = std::fs::metadata(&d).unwrap();

@@ -59,20 +59,12 @@ fn run(env: &Env, dir: &Path, id: &str) -> (i32, String, String) {
 #[track_caller]
 fn run_ok(env: &Env, dir: &Path, id: &str) -> String {
     let (code, out, err) = run(env, dir, id);
-    assert_eq!(
-        code,
-        0,
-        "[{}] run failed:\nstdout: {out}\nstderr: {err}",
-        env.label()
-    );
+    assert_eq!(code, 0, "[{}] run failed:\nstdout: {out}\nstderr: {err}", env.label());
     out
 }
 
 fn status_field(out: &str, key: &str) -> u64 {
-    let line = out
-        .lines()
-        .find(|l| l.starts_with(&format!("{key}:")))
-        .unwrap_or_else(|| panic!("{key} in {out}"));
+    let line = out.lines().find(|l| l.starts_with(&format!("{key}:"))).unwrap_or_else(|| panic!("{key} in {out}"));
     u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
 }
 
@@ -94,34 +86,13 @@ fn default_spec_runs_with_mounts_devices_masks_and_limits() {
         );
         let out = run_ok(&env, &dir, "c1");
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(
-            &lines[..3],
-            &["0", "minirun", "1024"],
-            "[{}] {out}",
-            env.label()
-        );
-        assert_eq!(
-            status_field(&out, "CapEff") & CAP_NET_RAW,
-            0,
-            "[{}] NET_RAW effective",
-            env.label()
-        );
+        assert_eq!(&lines[..3], &["0", "minirun", "1024"], "[{}] {out}", env.label());
+        assert_eq!(status_field(&out, "CapEff") & CAP_NET_RAW, 0, "[{}] NET_RAW effective", env.label());
         assert_eq!(status_field(&out, "CapBnd") & CAP_NET_RAW, 0);
         assert_eq!(status_field(&out, "NoNewPrivs"), 1);
         assert_eq!(status_field(&out, "Seccomp"), 2);
-        for want in [
-            "devs-ok",
-            "masked-ok",
-            "procsys-ro",
-            "root-ro",
-            "mqueue-ok",
-            "sys-ok",
-        ] {
-            assert!(
-                out.contains(want),
-                "[{}] missing {want} in:\n{out}",
-                env.label()
-            );
+        for want in ["devs-ok", "masked-ok", "procsys-ro", "root-ro", "mqueue-ok", "sys-ok"] {
+            assert!(out.contains(want), "[{}] missing {want} in:\n{out}", env.label());
         }
     }
 }
@@ -138,24 +109,14 @@ fn capabilities_are_dropped_as_configured() {
             }
         });
         let out = run_ok(&env, &dir, "c2");
-        assert_ne!(
-            status_field(&out, "CapEff") & CAP_NET_RAW,
-            0,
-            "[{}] NET_RAW not granted",
-            env.label()
-        );
+        assert_ne!(status_field(&out, "CapEff") & CAP_NET_RAW, 0, "[{}] NET_RAW not granted", env.label());
         edit(&dir, |v| {
             for set in ["bounding", "effective", "permitted"] {
                 v["process"]["capabilities"][set] = json!(["CAP_KILL"]);
             }
         });
         let out = run_ok(&env, &dir, "c3");
-        assert_eq!(
-            status_field(&out, "CapEff") & CAP_NET_RAW,
-            0,
-            "[{}] NET_RAW kept",
-            env.label()
-        );
+        assert_eq!(status_field(&out, "CapEff") & CAP_NET_RAW, 0, "[{}] NET_RAW kept", env.label());
         assert_eq!(status_field(&out, "CapBnd") & CAP_NET_RAW, 0);
     }
 }
@@ -166,40 +127,18 @@ fn capabilities_are_dropped_as_configured() {
 fn seccomp_profile_denies_syscalls() {
     for env in Env::both() {
         let dir = bundle(&env, "sc");
-        set_args(
-            &dir,
-            "mount -t tmpfs none /tmp && echo mounted; unshare -U true && echo userns",
-        );
+        set_args(&dir, "mount -t tmpfs none /tmp && echo mounted; unshare -U true && echo userns");
         edit(&dir, |v| {
             for set in ["bounding", "effective", "permitted"] {
                 v["process"]["capabilities"][set] = json!(["CAP_SYS_ADMIN"]);
             }
         });
         let (_, out, err) = run(&env, &dir, "s1");
-        assert!(
-            !out.contains("mounted") && !out.contains("userns"),
-            "[{}] not denied: {out}",
-            env.label()
-        );
-        assert!(
-            err.contains("Operation not permitted") || err.contains("permission"),
-            "[{}] {err}",
-            env.label()
-        );
-        edit(&dir, |v| {
-            v["linux"]
-                .as_object_mut()
-                .unwrap()
-                .remove("seccomp")
-                .map(drop)
-                .unwrap_or(())
-        });
+        assert!(!out.contains("mounted") && !out.contains("userns"), "[{}] not denied: {out}", env.label());
+        assert!(err.contains("Operation not permitted") || err.contains("permission"), "[{}] {err}", env.label());
+        edit(&dir, |v| v["linux"].as_object_mut().unwrap().remove("seccomp").map(drop).unwrap_or(()));
         let (_, out, err) = run(&env, &dir, "s2");
-        assert!(
-            out.contains("mounted"),
-            "[{}] mount without seccomp failed: {out} {err}",
-            env.label()
-        );
+        assert!(out.contains("mounted"), "[{}] mount without seccomp failed: {out} {err}", env.label());
     }
 }
 
@@ -239,11 +178,7 @@ fn bind_mounts_and_hostile_symlinks_stay_inside() {
         let r = dir.join("rootfs");
         std::fs::remove_dir(r.join("dev")).unwrap();
         std::fs::remove_dir(r.join("proc")).unwrap();
-        for (name, target) in [
-            ("dev", host.join("dev")),
-            ("proc", host.join("proc")),
-            ("data", host.join("data")),
-        ] {
+        for (name, target) in [("dev", host.join("dev")), ("proc", host.join("proc")), ("data", host.join("data"))] {
             std::os::unix::fs::symlink(&target, r.join(name)).unwrap();
             let _ = std::os::unix::fs::lchown(r.join(name), Some(env.uid), Some(env.gid));
         }
@@ -258,10 +193,7 @@ fn bind_mounts_and_hostile_symlinks_stay_inside() {
             .arg(&dir)
             .status()
             .unwrap();
-        let etc_before: Vec<_> = std::fs::read_dir("/etc")
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let etc_before: Vec<_> = std::fs::read_dir("/etc").unwrap().map(|e| e.unwrap().file_name()).collect();
         set_args(
             &dir,
             "cat /data/v/hello /up/minirun-vol/hello /one; touch /data/v/new 2>/dev/null || echo ro-ok; \
@@ -272,38 +204,24 @@ fn bind_mounts_and_hostile_symlinks_stay_inside() {
             let m = v["mounts"].as_array_mut().unwrap();
             m.push(json!({"destination": "/data/v", "type": "bind", "source": "vol", "options": ["rbind", "ro"]}));
             m.push(json!({"destination": "/up/minirun-vol", "type": "bind", "source": "vol", "options": ["bind"]}));
-            m.push(json!({"destination": "/rw", "type": "bind", "source": "vol", "options": ["bind", "nosuid", "noexec"]}));
+            m.push(
+                json!({"destination": "/rw", "type": "bind", "source": "vol", "options": ["bind", "nosuid", "noexec"]}),
+            );
             m.push(json!({"destination": "/one", "type": "bind", "source": "one", "options": ["bind", "ro"]}));
         });
         let out = run_ok(&env, &dir, "b1");
-        assert_eq!(
-            out.lines().take(3).collect::<Vec<_>>(),
-            vec!["hi", "hi", "file"],
-            "[{}] {out}",
-            env.label()
-        );
+        assert_eq!(out.lines().take(3).collect::<Vec<_>>(), vec!["hi", "hi", "file"], "[{}] {out}", env.label());
         for want in ["ro-ok", "rw-ok", "nosuid-ok", "devproc-ok"] {
-            assert!(
-                out.contains(want),
-                "[{}] missing {want} in:\n{out}",
-                env.label()
-            );
+            assert!(out.contains(want), "[{}] missing {want} in:\n{out}", env.label());
         }
         for d in ["dev", "proc", "data"] {
             let n = std::fs::read_dir(host.join(d)).unwrap().count();
             assert_eq!(n, 0, "[{}] created in host {d}", env.label());
         }
-        let etc_after: Vec<_> = std::fs::read_dir("/etc")
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let etc_after: Vec<_> = std::fs::read_dir("/etc").unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(etc_before, etc_after, "host /etc changed");
         assert!(common::mounts_under(&host).is_empty());
-        assert!(
-            dir.join("vol/new").exists(),
-            "[{}] rw bind did not write through",
-            env.label()
-        );
+        assert!(dir.join("vol/new").exists(), "[{}] rw bind did not write through", env.label());
     }
 }
 
@@ -318,11 +236,7 @@ fn mount_failure_is_reported_with_stage_and_path() {
         });
         let (code, _, err) = run(&env, &dir, "e1");
         assert_ne!(code, 0);
-        assert!(
-            err.contains("/nonexistent-minirun") && err.contains("no such file"),
-            "[{}] {err}",
-            env.label()
-        );
+        assert!(err.contains("/nonexistent-minirun") && err.contains("no such file"), "[{}] {err}", env.label());
     }
 }
 
@@ -343,10 +257,7 @@ fn config_devices_are_created() {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
             lines,
-            vec![
-                "character special file a:e5 666",
-                "character special file a:c8 600"
-            ],
+            vec!["character special file a:e5 666", "character special file a:c8 600"],
             "[{}]",
             env.label()
         );

@@ -24,18 +24,13 @@ fn json(p: &Path) -> Value {
 }
 
 fn blob(layout: &Path, digest: &str) -> PathBuf {
-    layout
-        .join("blobs/sha256")
-        .join(digest.trim_start_matches("sha256:"))
+    layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
 }
 
 /// The layers of the layout's first manifest: (media type, blob path).
 fn layers(layout: &Path) -> Vec<(String, PathBuf)> {
     let index = json(&layout.join("index.json"));
-    let manifest = json(&blob(
-        layout,
-        index["manifests"][0]["digest"].as_str().unwrap(),
-    ));
+    let manifest = json(&blob(layout, index["manifests"][0]["digest"].as_str().unwrap()));
     manifest["layers"]
         .as_array()
         .unwrap()
@@ -83,14 +78,8 @@ fn mount_overlay(dirs: &[PathBuf], merged: &Path) -> Mounted {
     fs::create_dir_all(merged).unwrap();
     let lower: Vec<String> = dirs.iter().rev().map(|d| d.display().to_string()).collect();
     let data = format!("lowerdir={}", lower.join(":"));
-    nix::mount::mount(
-        Some("overlay"),
-        merged,
-        Some("overlay"),
-        nix::mount::MsFlags::MS_RDONLY,
-        Some(data.as_str()),
-    )
-    .unwrap();
+    nix::mount::mount(Some("overlay"), merged, Some("overlay"), nix::mount::MsFlags::MS_RDONLY, Some(data.as_str()))
+        .unwrap();
     Mounted(merged.to_path_buf())
 }
 
@@ -98,30 +87,16 @@ fn check_expect(name: &str, root: &Path, expect: &Value) {
     let at = |p: &str| root.join(p.trim_start_matches('/'));
     let obj = |k: &str| expect[k].as_object().cloned().unwrap_or_default();
     for (p, content) in obj("files") {
-        assert_eq!(
-            fs::read_to_string(at(&p)).unwrap(),
-            content.as_str().unwrap(),
-            "{name}: {p}"
-        );
+        assert_eq!(fs::read_to_string(at(&p)).unwrap(), content.as_str().unwrap(), "{name}: {p}");
     }
     for p in expect["absent"].as_array().cloned().unwrap_or_default() {
-        assert!(
-            fs::symlink_metadata(at(p.as_str().unwrap())).is_err(),
-            "{name}: {p} must be absent"
-        );
+        assert!(fs::symlink_metadata(at(p.as_str().unwrap())).is_err(), "{name}: {p} must be absent");
     }
     for (p, want) in obj("dir_listing") {
-        let mut got: Vec<String> = fs::read_dir(at(&p))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let mut got: Vec<String> =
+            fs::read_dir(at(&p)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         got.sort();
-        let want: Vec<String> = want
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().into())
-            .collect();
+        let want: Vec<String> = want.as_array().unwrap().iter().map(|v| v.as_str().unwrap().into()).collect();
         assert_eq!(got, want, "{name}: listing of {p}");
     }
     for (p, m) in obj("meta") {
@@ -145,19 +120,12 @@ fn check_expect(name: &str, root: &Path, expect: &Value) {
             "{name}: owner of {p}"
         );
         if kind != "symlink" {
-            assert_eq!(
-                format!("{:o}", md.mode() & 0o7777),
-                m[3].as_str().unwrap(),
-                "{name}: mode of {p}"
-            );
+            assert_eq!(format!("{:o}", md.mode() & 0o7777), m[3].as_str().unwrap(), "{name}: mode of {p}");
         }
     }
     for (p, dev) in obj("devices") {
         let md = fs::symlink_metadata(at(&p)).unwrap();
-        let want = libc::makedev(
-            dev[0].as_u64().unwrap() as u32,
-            dev[1].as_u64().unwrap() as u32,
-        );
+        let want = libc::makedev(dev[0].as_u64().unwrap() as u32, dev[1].as_u64().unwrap() as u32);
         assert_eq!(md.rdev(), want, "{name}: device {p}");
     }
     for pair in expect["hardlinks"].as_array().cloned().unwrap_or_default() {
@@ -166,18 +134,10 @@ fn check_expect(name: &str, root: &Path, expect: &Value) {
         assert_eq!(a.ino(), b.ino(), "{name}: hardlink {pair}");
     }
     for (p, t) in obj("mtimes") {
-        assert_eq!(
-            fs::symlink_metadata(at(&p)).unwrap().mtime() as u64,
-            t.as_u64().unwrap(),
-            "{name}: mtime of {p}"
-        );
+        assert_eq!(fs::symlink_metadata(at(&p)).unwrap().mtime() as u64, t.as_u64().unwrap(), "{name}: mtime of {p}");
     }
     for (p, t) in obj("symlinks") {
-        assert_eq!(
-            fs::read_link(at(&p)).unwrap().to_str().unwrap(),
-            t.as_str().unwrap(),
-            "{name}: {p}"
-        );
+        assert_eq!(fs::read_link(at(&p)).unwrap().to_str().unwrap(), t.as_str().unwrap(), "{name}: {p}");
     }
     for (p, xs) in obj("xattrs") {
         for (k, v) in xs.as_object().unwrap() {
@@ -185,15 +145,9 @@ fn check_expect(name: &str, root: &Path, expect: &Value) {
             let key = std::ffi::CString::new(k.as_str()).unwrap();
             let mut buf = [0u8; 256];
             // SAFETY: C strings and a buffer with its length.
-            let n = unsafe {
-                libc::lgetxattr(c.as_ptr(), key.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
-            };
+            let n = unsafe { libc::lgetxattr(c.as_ptr(), key.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
             assert!(n >= 0, "{name}: xattr {k} on {p}");
-            assert_eq!(
-                &buf[..n as usize],
-                v.as_str().unwrap().as_bytes(),
-                "{name}: xattr {k} on {p}"
-            );
+            assert_eq!(&buf[..n as usize], v.as_str().unwrap().as_bytes(), "{name}: xattr {k} on {p}");
         }
     }
 }
@@ -250,62 +204,35 @@ fn hostile_fixture_layers_stay_inside() {
             continue;
         }
         seen += 1;
-        let outside: Vec<PathBuf> = case["outside"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| PathBuf::from(p.as_str().unwrap()))
-            .collect();
+        let outside: Vec<PathBuf> =
+            case["outside"].as_array().unwrap().iter().map(|p| PathBuf::from(p.as_str().unwrap())).collect();
         if kind == "delete" {
             for p in &outside {
                 fs::write(p, b"sentinel").unwrap();
             }
         }
         let tmp = tempfile::tempdir().unwrap();
-        let res = unpack_all(
-            &fx.join(case["path"].as_str().unwrap()),
-            tmp.path(),
-            &opts(),
-        );
+        let res = unpack_all(&fx.join(case["path"].as_str().unwrap()), tmp.path(), &opts());
         if let Err(e) = &res {
             let msg = format!("{e:#}");
-            assert!(
-                msg.starts_with("entry \""),
-                "{name}: error should name the entry: {msg}"
-            );
+            assert!(msg.starts_with("entry \""), "{name}: error should name the entry: {msg}");
         }
         for p in &outside {
             match kind {
-                "create" => assert!(
-                    fs::symlink_metadata(p).is_err(),
-                    "{name}: {} was created",
-                    p.display()
-                ),
+                "create" => assert!(fs::symlink_metadata(p).is_err(), "{name}: {} was created", p.display()),
                 "delete" => {
-                    assert_eq!(
-                        fs::read(p).unwrap(),
-                        b"sentinel",
-                        "{name}: {} was touched",
-                        p.display()
-                    );
+                    assert_eq!(fs::read(p).unwrap(), b"sentinel", "{name}: {} was touched", p.display());
                     fs::remove_file(p).unwrap();
                 }
                 _ => {
                     let md = fs::metadata(p).unwrap();
                     let mut all = Vec::new();
                     inodes(&tmp.path().join("layers"), &mut all);
-                    assert!(
-                        !all.contains(&(md.dev(), md.ino())),
-                        "{name}: {} was linked",
-                        p.display()
-                    );
+                    assert!(!all.contains(&(md.dev(), md.ino())), "{name}: {} was linked", p.display());
                 }
             }
         }
-        assert!(
-            tmp.path().join("layers").is_dir(),
-            "{name}: the storage dir survived"
-        );
+        assert!(tmp.path().join("layers").is_dir(), "{name}: the storage dir survived");
     }
     assert!(seen >= 10, "only {seen} path cases found");
 }
@@ -314,20 +241,9 @@ fn hostile_fixture_layers_stay_inside() {
 fn bomb_fixture_hits_the_limit() {
     let fx = common::fixtures();
     let cases = json(&fx.join("hostile/cases.json"));
-    let case = cases
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "bomb")
-        .unwrap();
+    let case = cases.as_array().unwrap().iter().find(|c| c["name"] == "bomb").unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let o = UnpackOptions {
-        max_bytes: 16 << 20,
-        ..opts()
-    };
+    let o = UnpackOptions { max_bytes: 16 << 20, ..opts() };
     let e = unpack_all(&fx.join(case["path"].as_str().unwrap()), tmp.path(), &o).unwrap_err();
-    assert!(
-        format!("{e:#}").contains("layer exceeds the limit of 16777216 bytes uncompressed"),
-        "{e:#}"
-    );
+    assert!(format!("{e:#}").contains("layer exceeds the limit of 16777216 bytes uncompressed"), "{e:#}");
 }

@@ -40,11 +40,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<i32> {
     let store = ImageStore::open(&ctx.paths)?;
     let images = store.list()?;
     let id = |i: &crate::image::store::ImageRecord| {
-        if a.no_trunc {
-            i.id.to_string()
-        } else {
-            i.short_id().to_string()
-        }
+        if a.no_trunc { i.id.to_string() } else { i.short_id().to_string() }
     };
     if a.quiet {
         for i in &images {
@@ -81,17 +77,9 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<i32> {
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(10);
     let wt = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(3);
     let wi = if a.no_trunc { 71 } else { 12 };
-    println!(
-        "{:w$}   {:wt$}   {:wi$}   {:20}   SIZE",
-        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
-    );
+    println!("{:w$}   {:wt$}   {:wi$}   {:20}   SIZE", "REPOSITORY", "TAG", "IMAGE ID", "CREATED");
     for (repo, tag, i) in rows {
-        println!(
-            "{repo:w$}   {tag:wt$}   {:wi$}   {:20}   {}",
-            id(i),
-            human_ago(&i.created),
-            human_size(i.size)
-        );
+        println!("{repo:w$}   {tag:wt$}   {:wi$}   {:20}   {}", id(i), human_ago(&i.created), human_size(i.size));
     }
     Ok(0)
 }

@@ -24,8 +24,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<i32> {
-    let max =
-        parse_size(&a.max_layer_size).map_err(|e| anyhow::anyhow!("--max-layer-size: {e}"))?;
+    let max = parse_size(&a.max_layer_size).map_err(|e| anyhow::anyhow!("--max-layer-size: {e}"))?;
     let store = ImageStore::open(&ctx.paths)?;
     let opts = ImportOptions {
         tag: a.tag.as_deref().map(Reference::parse).transpose()?,

@@ -117,7 +117,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         if let Some(why) = &m.single_id_reason {
             tracing::warn!("single-id mapping: {why}");
         }
-        return crate::idmap::reexec_in_userns(&m);
+        let paths = Paths::resolve(cli.root.as_deref(), rootless)?;
+        return crate::idmap::reexec_in_userns(&m, crate::idmap::find_holder(&paths.run));
     }
     let paths = Paths::resolve(cli.root.as_deref(), rootless)?;
     let ctx = Ctx { paths, rootless, storage_driver: cli.storage_driver };

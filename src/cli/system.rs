@@ -53,42 +53,20 @@ pub fn run(ctx: &Ctx, c: SystemCmd) -> anyhow::Result<i32> {
                 human_size(l.unique_size),
                 human_size(l.unused_size)
             );
-            println!(
-                "{:12} {:>6} {:>10}",
-                "Containers",
-                u.containers.count,
-                human_size(u.containers.size)
-            );
-            println!(
-                "{:12} {:>6} {:>10}",
-                "Volumes",
-                u.volumes.count,
-                human_size(u.volumes.size)
-            );
-            println!(
-                "Saved by sharing layers: {}",
-                human_size(l.saved_by_sharing)
-            );
+            println!("{:12} {:>6} {:>10}", "Containers", u.containers.count, human_size(u.containers.size));
+            println!("{:12} {:>6} {:>10}", "Volumes", u.volumes.count, human_size(u.volumes.size));
+            println!("Saved by sharing layers: {}", human_size(l.saved_by_sharing));
             Ok(0)
         }
-        SystemCmd::Prune {
-            all,
-            force,
-            volumes,
-        } => {
+        SystemCmd::Prune { all, force, volumes } => {
             if volumes {
-                anyhow::bail!(
-                    "system prune --volumes: not supported yet; run it without --volumes"
-                );
+                anyhow::bail!("system prune --volumes: not supported yet; run it without --volumes");
             }
             if !force && !confirm(all)? {
                 return Ok(0);
             }
             let rep = store.prune(all)?;
-            for (title, list) in [
-                ("Deleted Images:", &rep.images),
-                ("Deleted Layers:", &rep.layers),
-            ] {
+            for (title, list) in [("Deleted Images:", &rep.images), ("Deleted Layers:", &rep.layers)] {
                 if !list.is_empty() {
                     println!("{title}");
                     list.iter().for_each(|d| println!("deleted: {d}"));
@@ -107,11 +85,7 @@ fn confirm(all: bool) -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
         anyhow::bail!("system prune: not a terminal, cannot ask for confirmation: use -f");
     }
-    let what = if all {
-        "all images without a container"
-    } else {
-        "dangling images"
-    };
+    let what = if all { "all images without a container" } else { "dangling images" };
     print!(
         "WARNING! This will remove {what}, unused layers and stale staging.\nAre you sure you want to continue? [y/N] "
     );

@@ -20,15 +20,10 @@ pub fn clean_name(name: &str) -> Result<String> {
     let mut out = Vec::new();
     for c in Path::new(name).components() {
         match c {
-            Component::Normal(s) => out.push(
-                s.to_str()
-                    .with_context(|| format!("non-UTF-8 name {name:?}"))?,
-            ),
+            Component::Normal(s) => out.push(s.to_str().with_context(|| format!("non-UTF-8 name {name:?}"))?),
             Component::CurDir => {}
             Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
-                bail!(
-                    "refusing path {name:?}: absolute or containing \"..\" (it would point outside the image)"
-                )
+                bail!("refusing path {name:?}: absolute or containing \"..\" (it would point outside the image)")
             }
         }
     }
@@ -61,60 +56,41 @@ impl TarIndex {
         let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let mut ar = tar::Archive::new(f);
         let mut entries = HashMap::new();
-        for e in ar
-            .entries_with_seek()
-            .with_context(|| format!("reading tar {}", path.display()))?
-        {
-            let e = e.with_context(|| {
-                format!(
-                    "reading tar {}: corrupt or truncated archive",
-                    path.display()
-                )
-            })?;
-            let raw = e
-                .path()
-                .with_context(|| format!("tar {}: bad entry name", path.display()))?;
+        for e in ar.entries_with_seek().with_context(|| format!("reading tar {}", path.display()))? {
+            let e = e.with_context(|| format!("reading tar {}: corrupt or truncated archive", path.display()))?;
+            let raw = e.path().with_context(|| format!("tar {}: bad entry name", path.display()))?;
             let raw = raw.to_string_lossy().into_owned();
-            let name = clean_name(&raw)
-                .with_context(|| format!("archive {} entry {raw:?}", path.display()))?;
+            let name = clean_name(&raw).with_context(|| format!("archive {} entry {raw:?}", path.display()))?;
             let kind = e.header().entry_type();
             let link = || -> Result<String> {
-                let l = e
-                    .link_name()?
-                    .with_context(|| format!("entry {raw:?} has no link target"))?;
+                let l = e.link_name()?.with_context(|| format!("entry {raw:?} has no link target"))?;
                 Ok(l.to_string_lossy().into_owned())
             };
             let entry = match kind {
-                tar::EntryType::Regular | tar::EntryType::Continuous => Entry::File {
-                    offset: e.raw_file_position(),
-                    size: e.size(),
-                },
-                tar::EntryType::GNUSparse => bail!(
-                    "archive {}: sparse entry {raw:?} is not supported",
-                    path.display()
-                ),
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    Entry::File { offset: e.raw_file_position(), size: e.size() }
+                }
+                tar::EntryType::GNUSparse => bail!("archive {}: sparse entry {raw:?} is not supported", path.display()),
                 // docker save links a layer shared by two images to its first copy.
                 tar::EntryType::Symlink => {
                     let t = link()?;
                     let dir = Path::new(&name).parent().unwrap_or(Path::new(""));
-                    Entry::Link(resolve_rel(dir, &t).with_context(|| {
-                        format!("archive {} entry {raw:?} -> {t:?}", path.display())
-                    })?)
+                    Entry::Link(
+                        resolve_rel(dir, &t)
+                            .with_context(|| format!("archive {} entry {raw:?} -> {t:?}", path.display()))?,
+                    )
                 }
                 tar::EntryType::Link => {
                     let t = link()?;
-                    Entry::Link(clean_name(&t).with_context(|| {
-                        format!("archive {} entry {raw:?} -> {t:?}", path.display())
-                    })?)
+                    Entry::Link(
+                        clean_name(&t).with_context(|| format!("archive {} entry {raw:?} -> {t:?}", path.display()))?,
+                    )
                 }
                 _ => continue,
             };
             entries.insert(name, entry);
         }
-        Ok(TarIndex {
-            path: path.to_path_buf(),
-            entries,
-        })
+        Ok(TarIndex { path: path.to_path_buf(), entries })
     }
 
     fn lookup(&self, name: &str) -> Option<(u64, u64)> {
@@ -134,10 +110,7 @@ fn resolve_rel(dir: &Path, target: &str) -> Result<String> {
     if target.starts_with('/') {
         bail!("absolute link target points outside the archive");
     }
-    let mut out: Vec<String> = dir
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
+    let mut out: Vec<String> = dir.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
     for c in Path::new(target).components() {
         match c {
             Component::Normal(s) => out.push(s.to_string_lossy().into_owned()),
@@ -164,8 +137,7 @@ pub enum Source {
 impl Source {
     /// Open `path` as a directory or an archive.
     pub fn open(path: &Path) -> Result<Source> {
-        let md =
-            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let md = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         if md.is_dir() {
             return Ok(Source::Dir(path.to_path_buf()));
         }
@@ -185,9 +157,7 @@ impl Source {
     /// True when the file `name` exists in the input.
     pub fn exists(&self, name: &str) -> bool {
         match self {
-            Source::Dir(d) => clean_name(name)
-                .map(|n| d.join(n).is_file())
-                .unwrap_or(false),
+            Source::Dir(d) => clean_name(name).map(|n| d.join(n).is_file()).unwrap_or(false),
             Source::Tar(t) => t.lookup(name).is_some(),
         }
     }
@@ -203,11 +173,9 @@ impl Source {
                 Ok((Box::new(f), size))
             }
             Source::Tar(t) => {
-                let (offset, size) = t
-                    .lookup(&name)
-                    .with_context(|| format!("missing {name} in archive {}", t.path.display()))?;
-                let mut f =
-                    File::open(&t.path).with_context(|| format!("opening {}", t.path.display()))?;
+                let (offset, size) =
+                    t.lookup(&name).with_context(|| format!("missing {name} in archive {}", t.path.display()))?;
+                let mut f = File::open(&t.path).with_context(|| format!("opening {}", t.path.display()))?;
                 f.seek(SeekFrom::Start(offset))?;
                 Ok((Box::new(f.take(size)), size))
             }
@@ -233,10 +201,7 @@ mod tests {
         assert!(clean_name("../x").is_err());
         assert!(clean_name("/etc/passwd").is_err());
         assert!(clean_name("a/../../x").is_err());
-        assert_eq!(
-            resolve_rel(Path::new("a"), "../b/layer.tar").unwrap(),
-            "b/layer.tar"
-        );
+        assert_eq!(resolve_rel(Path::new("a"), "../b/layer.tar").unwrap(), "b/layer.tar");
         assert!(resolve_rel(Path::new("a"), "../../x").is_err());
         assert!(resolve_rel(Path::new("a"), "/x").is_err());
     }

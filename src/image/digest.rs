@@ -22,11 +22,7 @@ impl Digest {
         let Some(hex) = s.strip_prefix("sha256:") else {
             bail!("unsupported digest {s:?}: only sha256:<64 hex digits> is supported");
         };
-        if hex.len() != 64
-            || !hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             bail!("malformed digest {s:?}: expected sha256:<64 lowercase hex digits>");
         }
         Ok(Digest(s.to_string()))
@@ -198,10 +194,7 @@ impl<R: Read> Read for VerifyingReader<R> {
             if let Some(exp) = self.expected_size
                 && self.count != exp
             {
-                return Err(self.refuse(Refusal::Truncated {
-                    expected: exp,
-                    got: self.count,
-                }));
+                return Err(self.refuse(Refusal::Truncated { expected: exp, got: self.count }));
             }
             let got = Digest::from_hasher(self.hasher.take().expect("hasher"));
             if let Some(exp) = &self.expected
@@ -260,10 +253,7 @@ mod tests {
         assert!(Digest::parse("sha256:abc").is_err());
         assert!(Digest::parse("md5:00").is_err());
         let d = Digest::of(b"");
-        assert_eq!(
-            d.hex(),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(d.hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(Digest::chain(None, &d), d);
         let c = Digest::chain(Some(&d), &d);
         assert_eq!(c, Digest::of(format!("{d} {d}").as_bytes()));

@@ -29,22 +29,16 @@ pub fn is_docker(src: &Source) -> bool {
 pub fn read_plans(src: &Source) -> Result<Vec<ImagePlan>> {
     let what = src.describe();
     let (f, _) = src.open_file("manifest.json")?;
-    let (b, _) = read_verified(f, None, MAX_JSON, None)
-        .with_context(|| format!("{what}: reading manifest.json"))?;
-    let entries: Vec<Entry> = serde_json::from_slice(&b)
-        .with_context(|| format!("{what}: malformed docker manifest.json"))?;
+    let (b, _) = read_verified(f, None, MAX_JSON, None).with_context(|| format!("{what}: reading manifest.json"))?;
+    let entries: Vec<Entry> =
+        serde_json::from_slice(&b).with_context(|| format!("{what}: malformed docker manifest.json"))?;
     if entries.is_empty() {
         bail!("{what}: manifest.json lists no image");
     }
     entries
         .iter()
         .map(|e| {
-            let label = e
-                .repo_tags
-                .as_ref()
-                .and_then(|t| t.first())
-                .cloned()
-                .unwrap_or_else(|| e.config.clone());
+            let label = e.repo_tags.as_ref().and_then(|t| t.first()).cloned().unwrap_or_else(|| e.config.clone());
             read_entry(src, e).with_context(|| format!("image {label} in {what}"))
         })
         .collect()
@@ -59,11 +53,9 @@ fn digest_in_name(name: &str) -> Option<Digest> {
 fn read_entry(src: &Source, e: &Entry) -> Result<ImagePlan> {
     let config_name = clean_name(&e.config).context("config path in manifest.json")?;
     let expected = digest_in_name(&config_name);
-    let (f, size) = src
-        .open_file(&config_name)
-        .with_context(|| format!("config {config_name}"))?;
-    let (config, config_digest) = read_verified(f, Some(size), MAX_JSON, expected.as_ref())
-        .with_context(|| format!("config {config_name}"))?;
+    let (f, size) = src.open_file(&config_name).with_context(|| format!("config {config_name}"))?;
+    let (config, config_digest) =
+        read_verified(f, Some(size), MAX_JSON, expected.as_ref()).with_context(|| format!("config {config_name}"))?;
     let (cfg, diff_ids) = parse_config(&config, &config_digest)?;
     if diff_ids.len() != e.layers.len() {
         bail!(
@@ -74,19 +66,14 @@ fn read_entry(src: &Source, e: &Entry) -> Result<ImagePlan> {
     }
     let mut names = Vec::new();
     for t in e.repo_tags.iter().flatten() {
-        names.push(
-            Reference::parse(t)
-                .with_context(|| format!("RepoTags entry {t:?}"))?
-                .to_string(),
-        );
+        names.push(Reference::parse(t).with_context(|| format!("RepoTags entry {t:?}"))?.to_string());
     }
     let layers = e
         .layers
         .iter()
         .zip(diff_ids)
         .map(|(l, diff_id)| {
-            let blob =
-                clean_name(l).with_context(|| format!("layer {diff_id}: path in manifest.json"))?;
+            let blob = clean_name(l).with_context(|| format!("layer {diff_id}: path in manifest.json"))?;
             if !src.exists(&blob) {
                 bail!("layer {diff_id}: {blob} is missing from the archive");
             }

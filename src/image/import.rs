@@ -70,16 +70,9 @@ pub fn load(store: &ImageStore, path: &Path, opts: &ImportOptions) -> Result<Vec
 /// Name for images whose ref annotation is a bare tag: the input's file name up to
 /// its first dot (`base.oci.tar` -> `base`), if that is a valid name.
 fn default_name(path: &Path) -> String {
-    let f = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let f = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let stem = f.split('.').next().unwrap_or("").to_lowercase();
-    if Reference::parse(&stem).is_ok() {
-        stem
-    } else {
-        "image".into()
-    }
+    if Reference::parse(&stem).is_ok() { stem } else { "image".into() }
 }
 
 /// A private staging directory in `tmp/`, flocked while we live.
@@ -93,15 +86,11 @@ impl Staging {
         // Created under the store lock so a concurrent cleanup never sees it unlocked.
         let _g = store.lock()?;
         store.clean_tmp()?;
-        let dir = store
-            .paths()
-            .tmp()
-            .join(format!("import-{}", &crate::fsutil::random_id()[..16]));
+        let dir = store.paths().tmp().join(format!("import-{}", &crate::fsutil::random_id()[..16]));
         std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let lock = std::fs::File::create(dir.join(".lock"))?;
         // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(std::os::unix::io::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0
-        {
+        if unsafe { libc::flock(std::os::unix::io::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
             let e = std::io::Error::last_os_error();
             let _ = remove_dir_all_if_exists(&dir);
             return Err(e).with_context(|| format!("locking {}", dir.display()));
@@ -111,10 +100,7 @@ impl Staging {
 
     fn remove(self) {
         if let Err(e) = remove_dir_all_if_exists(&self.dir) {
-            tracing::warn!(
-                "leaving staging {} for the next cleanup: {e:#}",
-                self.dir.display()
-            );
+            tracing::warn!("leaving staging {} for the next cleanup: {e:#}", self.dir.display());
         }
     }
 }
@@ -150,12 +136,7 @@ fn import_plans(
         for (i, layer) in plan.layers.iter().enumerate() {
             let chain = cs[i].clone();
             if store.layers.get(&chain)?.is_none() && seen.insert(chain.clone()) {
-                jobs.push(Job {
-                    plan,
-                    layer,
-                    chain,
-                    parent: i.checked_sub(1).map(|p| cs[p].clone()),
-                });
+                jobs.push(Job { plan, layer, chain, parent: i.checked_sub(1).map(|p| cs[p].clone()) });
             }
         }
     }
@@ -173,10 +154,7 @@ fn import_plans(
         let mut size = 0;
         for c in &cs {
             let l = store.layers.get(c)?.with_context(|| {
-                format!(
-                    "image {}: layer {c} was removed by a concurrent prune or rmi: load again",
-                    plan.label()
-                )
+                format!("image {}: layer {c} was removed by a concurrent prune or rmi: load again", plan.label())
             })?;
             size += l.size;
         }
@@ -197,15 +175,8 @@ fn import_plans(
         for n in &plan.names {
             store.add_name(&rec.id, n)?;
         }
-        let new = cs
-            .iter()
-            .filter(|c| new_layers.get(*c).copied().unwrap_or(false))
-            .count();
-        loaded.push(Loaded {
-            id: rec.id.clone(),
-            names: plan.names.clone(),
-            new_layers: new,
-        });
+        let new = cs.iter().filter(|c| new_layers.get(*c).copied().unwrap_or(false)).count();
+        loaded.push(Loaded { id: rec.id.clone(), names: plan.names.clone(), new_layers: new });
     }
     Ok(loaded)
 }
@@ -217,23 +188,15 @@ pub fn now() -> String {
 
 /// Unpack every job into `staging/<chain-hex>/diff`, up to one thread per core.
 /// All threads are joined before this returns (the runtime forks later).
-fn unpack_all(
-    src: &Source,
-    jobs: &[Job],
-    staging: &Path,
-    opts: &ImportOptions,
-) -> Result<Vec<LayerRecord>> {
+fn unpack_all(src: &Source, jobs: &[Job], staging: &Path, opts: &ImportOptions) -> Result<Vec<LayerRecord>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let workers = cores.min(jobs.len());
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<Result<LayerRecord>>>> =
-        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Result<LayerRecord>>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
     let multi = if opts.progress {
         MultiProgress::with_draw_target(ProgressDrawTarget::stderr())
     } else {
@@ -263,18 +226,14 @@ fn unpack_all(
         let first = results.into_iter().flatten().find(|r| r.is_err());
         return Err(first.expect("an error").unwrap_err());
     }
-    results
-        .into_iter()
-        .map(|r| r.context("layer job did not run")?)
-        .collect()
+    results.into_iter().map(|r| r.context("layer job did not run")?).collect()
 }
 
 fn bar_for(multi: &MultiProgress, job: &Job, size: u64) -> ProgressBar {
     let bar = multi.add(ProgressBar::new(size));
-    let style =
-        ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
     bar.set_style(style);
     bar.set_prefix(job.chain.hex()[..12].to_string());
     bar
@@ -290,12 +249,7 @@ fn unpack_job(
     let l = job.layer;
     let what = match &l.digest {
         Some(d) => format!("image {}: layer {d}", job.plan.label()),
-        None => format!(
-            "image {}: layer {} ({})",
-            job.plan.label(),
-            l.diff_id,
-            l.blob
-        ),
+        None => format!("image {}: layer {} ({})", job.plan.label(), l.diff_id, l.blob),
     };
     let res = (|| -> Result<LayerRecord> {
         let dir = staging.join(job.chain.hex());
@@ -303,13 +257,7 @@ fn unpack_job(
         std::fs::create_dir_all(&diff).with_context(|| format!("creating {}", diff.display()))?;
         let (file, file_size) = src.open_file(&l.blob)?;
         let bar = bar_for(multi, job, l.size.unwrap_or(file_size));
-        let r = unpack_stream(
-            bar.wrap_read(file),
-            l.size.unwrap_or(file_size),
-            l,
-            &diff,
-            &opts.unpack,
-        );
+        let r = unpack_stream(bar.wrap_read(file), l.size.unwrap_or(file_size), l, &diff, &opts.unpack);
         bar.finish_and_clear();
         multi.remove(&bar);
         let (stats, compressed) = r?;
@@ -340,9 +288,7 @@ fn unpack_stream<R: Read>(
     diff: &Path,
     opts: &UnpackOptions,
 ) -> Result<(crate::storage::unpack::UnpackStats, Digest)> {
-    let mut blob = VerifyingReader::new(BufReader::with_capacity(256 << 10, file))
-        .size(size)
-        .digest(l.digest.clone());
+    let mut blob = VerifyingReader::new(BufReader::with_capacity(256 << 10, file)).size(size).digest(l.digest.clone());
     let (res, inner_refusal) = {
         let mut buffered = BufReader::with_capacity(256 << 10, &mut blob);
         let compression = match l.compression {
@@ -351,25 +297,17 @@ fn unpack_stream<R: Read>(
         };
         let dec: Box<dyn Read> = match compression {
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-            Compression::Zstd => {
-                Box::new(zstd::stream::read::Decoder::with_buffer(buffered).context("zstd")?)
-            }
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered).context("zstd")?),
             Compression::None | Compression::Sniff => Box::new(buffered),
         };
-        let mut content = VerifyingReader::new(dec)
-            .max(opts.max_bytes)
-            .digest(Some(l.diff_id.clone()));
+        let mut content = VerifyingReader::new(dec).max(opts.max_bytes).digest(Some(l.diff_id.clone()));
         let res = unpack_layer(&mut content, diff, opts).and_then(|stats| {
             content.drain().context("reading the rest of the layer")?;
             Ok(stats)
         });
         (res, content.refusal.take())
     };
-    let outer = if res.is_ok() || inner_refusal.is_none() {
-        blob.drain().err()
-    } else {
-        None
-    };
+    let outer = if res.is_ok() || inner_refusal.is_none() { blob.drain().err() } else { None };
     // The most precise reason first: the blob itself, then its content, then unpack.
     if let Some(r) = blob.refusal.take() {
         bail!("{}: {}", l.blob, describe(&r, "compressed blob"));
@@ -378,10 +316,7 @@ fn unpack_stream<R: Read>(
         Some(Refusal::TooLarge { limit }) => bail!(
             "uncompressed layer is larger than the limit of {limit} bytes (a decompression bomb?): raise --max-layer-size if it is genuine"
         ),
-        Some(r) => bail!(
-            "uncompressed content does not match the config's diff_id: {}",
-            describe(&r, "content")
-        ),
+        Some(r) => bail!("uncompressed content does not match the config's diff_id: {}", describe(&r, "content")),
         None => {}
     }
     let stats = res.context("unpacking")?;
@@ -404,12 +339,7 @@ fn describe(r: &Refusal, what: &str) -> String {
 pub fn unpack_options(rootless: bool, max_bytes: u64) -> UnpackOptions {
     let single = crate::idmap::current_mapping().is_some_and(|m| m.is_single());
     UnpackOptions {
-        opaque_xattr: if rootless {
-            "user.overlay.opaque"
-        } else {
-            "trusted.overlay.opaque"
-        }
-        .into(),
+        opaque_xattr: if rootless { "user.overlay.opaque" } else { "trusted.overlay.opaque" }.into(),
         max_bytes,
         ignore_chown_errors: rootless && single,
         create_devices: !rootless,

@@ -59,28 +59,21 @@ pub fn read_plans(src: &Source, default_name: &str) -> Result<Vec<ImagePlan>> {
     let what = src.describe();
     if src.exists("oci-layout") {
         let (f, _) = src.open_file("oci-layout")?;
-        let (b, _) = read_verified(f, None, MAX_JSON, None)
-            .with_context(|| format!("{what}: reading oci-layout"))?;
+        let (b, _) = read_verified(f, None, MAX_JSON, None).with_context(|| format!("{what}: reading oci-layout"))?;
         let v: serde_json::Value =
             serde_json::from_slice(&b).with_context(|| format!("{what}: malformed oci-layout"))?;
-        if v.get("imageLayoutVersion")
-            .and_then(|v| v.as_str())
-            .is_none()
-        {
+        if v.get("imageLayoutVersion").and_then(|v| v.as_str()).is_none() {
             bail!("{what}: oci-layout has no imageLayoutVersion");
         }
     }
     let (f, _) = src.open_file("index.json")?;
-    let (b, _) = read_verified(f, None, MAX_JSON, None)
-        .with_context(|| format!("{what}: reading index.json"))?;
-    let index: Index =
-        serde_json::from_slice(&b).with_context(|| format!("{what}: malformed index.json"))?;
+    let (b, _) = read_verified(f, None, MAX_JSON, None).with_context(|| format!("{what}: reading index.json"))?;
+    let index: Index = serde_json::from_slice(&b).with_context(|| format!("{what}: malformed index.json"))?;
     let _ = index.media_type;
     let mut plans = Vec::new();
     for d in &index.manifests {
         let d = if d.media_type == MT_INDEX || d.media_type == MT_DOCKER_LIST {
-            let mut inner =
-                pick_platform(src, d).with_context(|| format!("{what}: index {}", d.digest))?;
+            let mut inner = pick_platform(src, d).with_context(|| format!("{what}: index {}", d.digest))?;
             inner.annotations.extend(d.annotations.clone());
             inner
         } else {
@@ -88,8 +81,7 @@ pub fn read_plans(src: &Source, default_name: &str) -> Result<Vec<ImagePlan>> {
         };
         let names = names_of(&d.annotations, default_name)?;
         let label = names.first().cloned().unwrap_or_else(|| d.digest.clone());
-        let plan =
-            read_manifest(src, &d, names).with_context(|| format!("image {label} in {what}"))?;
+        let plan = read_manifest(src, &d, names).with_context(|| format!("image {label} in {what}"))?;
         plans.push(plan);
     }
     if plans.is_empty() {
@@ -105,32 +97,22 @@ fn names_of(ann: &HashMap<String, String>, default_name: &str) -> Result<Vec<Str
     let Some(r) = ann.get("org.opencontainers.image.ref.name") else {
         return Ok(Vec::new());
     };
-    let full = if Reference::is_bare_word(r) {
-        format!("{default_name}:{r}")
-    } else {
-        r.clone()
-    };
+    let full = if Reference::is_bare_word(r) { format!("{default_name}:{r}") } else { r.clone() };
     Ok(vec![
-        Reference::parse(&full)
-            .with_context(|| format!("bad org.opencontainers.image.ref.name {r:?}"))?
-            .to_string(),
+        Reference::parse(&full).with_context(|| format!("bad org.opencontainers.image.ref.name {r:?}"))?.to_string(),
     ])
 }
 
 fn read_json_blob(src: &Source, d: &Descriptor) -> Result<(Vec<u8>, Digest)> {
     let digest = Digest::parse(&d.digest)?;
-    let (f, _) = src
-        .open_file(&blob_path(&digest))
-        .with_context(|| format!("blob {digest}"))?;
-    let (b, _) = read_verified(f, Some(d.size), MAX_JSON, Some(&digest))
-        .with_context(|| format!("blob {digest}"))?;
+    let (f, _) = src.open_file(&blob_path(&digest)).with_context(|| format!("blob {digest}"))?;
+    let (b, _) = read_verified(f, Some(d.size), MAX_JSON, Some(&digest)).with_context(|| format!("blob {digest}"))?;
     Ok((b, digest))
 }
 
 fn pick_platform(src: &Source, d: &Descriptor) -> Result<Descriptor> {
     let (b, digest) = read_json_blob(src, d)?;
-    let idx: Index =
-        serde_json::from_slice(&b).with_context(|| format!("malformed index {digest}"))?;
+    let idx: Index = serde_json::from_slice(&b).with_context(|| format!("malformed index {digest}"))?;
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -138,21 +120,17 @@ fn pick_platform(src: &Source, d: &Descriptor) -> Result<Descriptor> {
     };
     idx.manifests
         .iter()
-        .find(|m| {
-            m.platform
-                .as_ref()
-                .is_none_or(|p| p.os == "linux" && p.architecture == arch)
-        })
+        .find(|m| m.platform.as_ref().is_none_or(|p| p.os == "linux" && p.architecture == arch))
         .cloned()
         .with_context(|| format!("no linux/{arch} manifest in index {digest}"))
 }
 
 fn read_manifest(src: &Source, d: &Descriptor, names: Vec<String>) -> Result<ImagePlan> {
     let (manifest_bytes, manifest_digest) = read_json_blob(src, d).context("manifest")?;
-    let m: Manifest = serde_json::from_slice(&manifest_bytes)
-        .with_context(|| format!("malformed manifest {manifest_digest}"))?;
-    let (config, config_digest) = read_json_blob(src, &m.config)
-        .with_context(|| format!("config of manifest {manifest_digest}"))?;
+    let m: Manifest =
+        serde_json::from_slice(&manifest_bytes).with_context(|| format!("malformed manifest {manifest_digest}"))?;
+    let (config, config_digest) =
+        read_json_blob(src, &m.config).with_context(|| format!("config of manifest {manifest_digest}"))?;
     let (cfg, diff_ids) = parse_config(&config, &config_digest)?;
     if diff_ids.len() != m.layers.len() {
         bail!(
@@ -166,11 +144,9 @@ fn read_manifest(src: &Source, d: &Descriptor, names: Vec<String>) -> Result<Ima
         .iter()
         .zip(diff_ids)
         .map(|(l, diff_id)| {
-            let digest = Digest::parse(&l.digest)
-                .with_context(|| format!("manifest {manifest_digest}: layer"))?;
-            let compression = Compression::from_media_type(&l.media_type).with_context(|| {
-                format!("layer {digest}: unsupported media type {:?}", l.media_type)
-            })?;
+            let digest = Digest::parse(&l.digest).with_context(|| format!("manifest {manifest_digest}: layer"))?;
+            let compression = Compression::from_media_type(&l.media_type)
+                .with_context(|| format!("layer {digest}: unsupported media type {:?}", l.media_type))?;
             Ok(LayerPlan {
                 blob: blob_path(&digest),
                 digest: Some(digest),

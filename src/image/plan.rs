@@ -22,8 +22,9 @@ impl Compression {
     /// Compression of a layer media type (OCI and docker); None for non-layer types.
     pub fn from_media_type(mt: &str) -> Option<Compression> {
         Some(match mt {
-            "application/vnd.oci.image.layer.v1.tar"
-            | "application/vnd.docker.image.rootfs.diff.tar" => Compression::None,
+            "application/vnd.oci.image.layer.v1.tar" | "application/vnd.docker.image.rootfs.diff.tar" => {
+                Compression::None
+            }
             "application/vnd.oci.image.layer.v1.tar+gzip"
             | "application/vnd.docker.image.rootfs.diff.tar.gzip"
             | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
@@ -78,18 +79,15 @@ pub struct ImagePlan {
 impl ImagePlan {
     /// How the image is named in errors: its first name, else its id.
     pub fn label(&self) -> String {
-        self.names
-            .first()
-            .cloned()
-            .unwrap_or_else(|| self.config_digest.to_string())
+        self.names.first().cloned().unwrap_or_else(|| self.config_digest.to_string())
     }
 }
 
 /// Parse a config and return it with its diff IDs, checking they are sha256 digests.
 pub fn parse_config(bytes: &[u8], digest: &Digest) -> Result<(ImageConfiguration, Vec<Digest>)> {
     // serde_json directly: its errors say which field is missing or where it broke.
-    let cfg: ImageConfiguration = serde_json::from_slice(bytes)
-        .with_context(|| format!("malformed image config {digest}"))?;
+    let cfg: ImageConfiguration =
+        serde_json::from_slice(bytes).with_context(|| format!("malformed image config {digest}"))?;
     let diff_ids = cfg
         .rootfs()
         .diff_ids()
@@ -98,10 +96,7 @@ pub fn parse_config(bytes: &[u8], digest: &Digest) -> Result<(ImageConfiguration
         .collect::<Result<Vec<_>>>()
         .with_context(|| format!("image config {digest}: bad rootfs.diff_ids"))?;
     if cfg.rootfs().typ() != "layers" {
-        bail!(
-            "image config {digest}: rootfs.type is {:?}, expected \"layers\"",
-            cfg.rootfs().typ()
-        );
+        bail!("image config {digest}: rootfs.type is {:?}, expected \"layers\"", cfg.rootfs().typ());
     }
     Ok((cfg, diff_ids))
 }

@@ -17,9 +17,7 @@ impl Reference {
     /// so `localhost:5000/app` is a name with a port, not a tag).
     pub fn parse(s: &str) -> Result<Reference> {
         if s.contains('@') {
-            bail!(
-                "invalid image name {s:?}: digest references (name@sha256:…) are not supported; use the image id"
-            );
+            bail!("invalid image name {s:?}: digest references (name@sha256:…) are not supported; use the image id");
         }
         let slash = s.rfind('/').map(|i| i + 1).unwrap_or(0);
         let (name, tag) = match s[slash..].rfind(':') {
@@ -28,10 +26,7 @@ impl Reference {
         };
         check_name(s, name)?;
         check_tag(s, tag)?;
-        Ok(Reference {
-            name: name.to_string(),
-            tag: tag.to_string(),
-        })
+        Ok(Reference { name: name.to_string(), tag: tag.to_string() })
     }
 
     /// True when `s` is only a tag (`latest`, `v1.2`): no '/', no ':'.
@@ -62,15 +57,11 @@ fn check_name(full: &str, name: &str) -> Result<()> {
     let multi = parts.len() > 1;
     let valid = name.len() <= 255
         && parts.iter().enumerate().all(|(i, c)| {
-            ok_component(
-                c,
-                i == 0 && multi && (c.contains('.') || c.contains(':') || *c == "localhost"),
-            ) || ok_component(c, false)
+            ok_component(c, i == 0 && multi && (c.contains('.') || c.contains(':') || *c == "localhost"))
+                || ok_component(c, false)
         });
     if !valid {
-        bail!(
-            "invalid image name {full:?}: use lowercase letters, digits and . _ - separated by /, optionally :TAG"
-        );
+        bail!("invalid image name {full:?}: use lowercase letters, digits and . _ - separated by /, optionally :TAG");
     }
     Ok(())
 }
@@ -78,13 +69,8 @@ fn check_name(full: &str, name: &str) -> Result<()> {
 fn check_tag(full: &str, tag: &str) -> Result<()> {
     let valid = !tag.is_empty()
         && tag.len() <= 128
-        && tag
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if !valid {
         bail!("invalid tag in {full:?}: a tag is up to 128 letters, digits, '.', '_' or '-'");
     }
@@ -100,22 +86,9 @@ mod tests {
         assert_eq!(Reference::parse("base").unwrap().to_string(), "base:latest");
         assert_eq!(Reference::parse("base:v1").unwrap().to_string(), "base:v1");
         let r = Reference::parse("localhost:5000/a/b").unwrap();
-        assert_eq!(
-            (r.name.as_str(), r.tag.as_str()),
-            ("localhost:5000/a/b", "latest")
-        );
+        assert_eq!((r.name.as_str(), r.tag.as_str()), ("localhost:5000/a/b", "latest"));
         assert_eq!(Reference::parse("localhost:5000/a:x").unwrap().tag, "x");
-        for bad in [
-            "",
-            "Base",
-            "a//b",
-            "a:",
-            "a:-x",
-            "a@sha256:00",
-            "/a",
-            "a/",
-            "../x",
-        ] {
+        for bad in ["", "Base", "a//b", "a:", "a:-x", "a@sha256:00", "/a", "a/", "../x"] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
     }

@@ -7,9 +7,7 @@
 
 use super::digest::Digest;
 use super::reference::Reference;
-use crate::fsutil::{
-    Lock, atomic_write, atomic_write_json, lock_exclusive, read_json, remove_dir_all_if_exists,
-};
+use crate::fsutil::{Lock, atomic_write, atomic_write_json, lock_exclusive, read_json, remove_dir_all_if_exists};
 use crate::paths::Paths;
 use crate::storage::layers::{LayerRecord, LayerStore};
 use anyhow::{Context, Result, bail};
@@ -67,10 +65,7 @@ impl ImageStore {
         }
         let layers = LayerStore::new(paths);
         layers.ensure()?;
-        Ok(ImageStore {
-            paths: paths.clone(),
-            layers,
-        })
+        Ok(ImageStore { paths: paths.clone(), layers })
     }
 
     /// The places this store lives in.
@@ -124,11 +119,8 @@ impl ImageStore {
     /// Like [`ImageStore::resolve`], also returning the name it matched, if it matched one.
     pub fn resolve_named(&self, r: &str) -> Result<(ImageRecord, Option<String>)> {
         let all = self.list()?;
-        let not_found = || {
-            anyhow::anyhow!(
-                "image {r:?} not found: see `minirun images`, or load it with `minirun load -i PATH`"
-            )
-        };
+        let not_found =
+            || anyhow::anyhow!("image {r:?} not found: see `minirun images`, or load it with `minirun load -i PATH`");
         let hex = r.strip_prefix("sha256:");
         if hex.is_none()
             && let Ok(reference) = Reference::parse(r)
@@ -142,17 +134,11 @@ impl ImageStore {
         if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(not_found());
         }
-        let m: Vec<&ImageRecord> = all
-            .iter()
-            .filter(|i| i.id.hex().starts_with(prefix))
-            .collect();
+        let m: Vec<&ImageRecord> = all.iter().filter(|i| i.id.hex().starts_with(prefix)).collect();
         match m.len() {
             0 => Err(not_found()),
             1 => Ok((m[0].clone(), None)),
-            _ => bail!(
-                "image id prefix {r:?} is ambiguous ({} images): give more digits",
-                m.len()
-            ),
+            _ => bail!("image id prefix {r:?} is ambiguous ({} images): give more digits", m.len()),
         }
     }
 
@@ -184,20 +170,12 @@ impl ImageStore {
 
     /// The unpacked layer directories (`layers/<chain>/diff`) of an image, bottom to top.
     pub fn layer_dirs(&self, rec: &ImageRecord) -> Result<Vec<PathBuf>> {
-        Ok(self
-            .layer_records(rec)?
-            .iter()
-            .map(|l| self.layers.diff_dir(&l.chain_id))
-            .collect())
+        Ok(self.layer_records(rec)?.iter().map(|l| self.layers.diff_dir(&l.chain_id)).collect())
     }
 
     /// The short link names (`layers/l/<LINK>`) of an image's layers, bottom to top.
     pub fn layer_links(&self, rec: &ImageRecord) -> Result<Vec<String>> {
-        Ok(self
-            .layer_records(rec)?
-            .into_iter()
-            .map(|l| l.link)
-            .collect())
+        Ok(self.layer_records(rec)?.into_iter().map(|l| l.link).collect())
     }
 
     /// Write an image's files, `image.json` last (store lock held).
@@ -222,9 +200,7 @@ impl ImageStore {
                 self.write_record(&other)?;
             }
         }
-        let mut rec = self
-            .get(id)?
-            .with_context(|| format!("image {id} vanished"))?;
+        let mut rec = self.get(id)?.with_context(|| format!("image {id} vanished"))?;
         if !rec.names.iter().any(|n| n == name) {
             rec.names.push(name.to_string());
             self.write_record(&rec)?;
@@ -280,19 +256,13 @@ impl ImageStore {
         if !users.is_empty() {
             bail!(
                 "image {} is used by container(s) {}: remove them first (minirun rm)",
-                rec.names
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| rec.short_id().to_string()),
+                rec.names.first().cloned().unwrap_or_else(|| rec.short_id().to_string()),
                 users.join(", ")
             );
         }
         let mut out: Vec<Removal> = rec.names.iter().cloned().map(Removal::Untagged).collect();
         let d = self.dir(&rec.id);
-        let aside = self
-            .paths
-            .tmp()
-            .join(format!("rm-{}", &crate::fsutil::random_id()[..16]));
+        let aside = self.paths.tmp().join(format!("rm-{}", &crate::fsutil::random_id()[..16]));
         std::fs::rename(&d, &aside).with_context(|| format!("moving {} aside", d.display()))?;
         remove_dir_all_if_exists(&aside)?;
         out.push(Removal::Deleted(rec.id.clone()));

@@ -64,10 +64,7 @@ pub fn disk_usage(store: &ImageStore) -> Result<DiskUsage> {
         }
         u.layers.saved_by_sharing += l.size * (n.max(1) as u64 - 1);
     }
-    for (usage, dir) in [
-        (&mut u.containers, store.paths().containers()),
-        (&mut u.volumes, store.paths().volumes()),
-    ] {
+    for (usage, dir) in [(&mut u.containers, store.paths().containers()), (&mut u.volumes, store.paths().volumes())] {
         if let Ok(rd) = std::fs::read_dir(&dir) {
             usage.count = rd.flatten().filter(|e| e.path().is_dir()).count();
             usage.size = du(&dir);
@@ -113,11 +110,7 @@ pub fn human_size(n: u64) -> String {
         3
     };
     let num = format!("{v:.prec$}");
-    format!(
-        "{}{}",
-        num.trim_end_matches('0').trim_end_matches('.'),
-        UNITS[i]
-    )
+    format!("{}{}", num.trim_end_matches('0').trim_end_matches('.'), UNITS[i])
 }
 
 /// "3 hours ago" for an RFC 3339 time.
@@ -125,9 +118,7 @@ pub fn human_ago(rfc3339: &str) -> String {
     let Ok(t) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
         return rfc3339.to_string();
     };
-    let s = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
-        .num_seconds()
-        .max(0);
+    let s = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0);
     let (n, unit) = match s {
         0..60 => return "Less than a minute ago".into(),
         60..3600 => (s / 60, "minute"),
@@ -136,20 +127,13 @@ pub fn human_ago(rfc3339: &str) -> String {
         2_592_000..31_536_000 => (s / 2_592_000, "month"),
         _ => (s / 31_536_000, "year"),
     };
-    if n == 1 {
-        format!("1 {unit} ago")
-    } else {
-        format!("{n} {unit}s ago")
-    }
+    if n == 1 { format!("1 {unit} ago") } else { format!("{n} {unit}s ago") }
 }
 
 /// Parse `64m`, `2g`, `1024`, `10MiB`: binary multiples, case-insensitive.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim().to_ascii_lowercase();
-    let t = t
-        .strip_suffix("ib")
-        .or_else(|| t.strip_suffix('b'))
-        .unwrap_or(&t);
+    let t = t.strip_suffix("ib").or_else(|| t.strip_suffix('b')).unwrap_or(&t);
     let (num, mult) = match t.chars().last() {
         Some('k') => (&t[..t.len() - 1], 1u64 << 10),
         Some('m') => (&t[..t.len() - 1], 1 << 20),

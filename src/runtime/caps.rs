@@ -9,10 +9,7 @@ use std::str::FromStr;
 pub fn to_set(c: Option<&Capabilities>) -> CapsHashSet {
     let mut out = CapsHashSet::new();
     for cap in c.into_iter().flatten() {
-        let name = serde_json::to_value(cap)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let name = serde_json::to_value(cap).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         match caps::Capability::from_str(&name) {
             Ok(x) => {
                 out.insert(x);
@@ -52,22 +49,17 @@ pub fn apply_sets(c: &LinuxCapabilities) -> StageResult<()> {
     let eff = to_set(c.effective().as_ref());
     let perm = to_set(c.permitted().as_ref());
     if !eff.is_subset(&perm) {
-        return Err(StageError::msg(
-            "capabilities",
-            "effective capabilities must be a subset of permitted",
-        )
-        .with_hint("add the effective capabilities to process.capabilities.permitted"));
+        return Err(StageError::msg("capabilities", "effective capabilities must be a subset of permitted")
+            .with_hint("add the effective capabilities to process.capabilities.permitted"));
     }
-    caps::set(None, CapSet::Inheritable, &inh)
-        .map_err(|e| cerr("set inheritable capabilities", e))?;
+    caps::set(None, CapSet::Inheritable, &inh).map_err(|e| cerr("set inheritable capabilities", e))?;
     // Effective first (still within the old permitted), then shrink permitted to a
     // superset of it: the other order fails when permitted drops an effective cap.
     caps::set(None, CapSet::Effective, &eff).map_err(|e| cerr("set effective capabilities", e))?;
     caps::set(None, CapSet::Permitted, &perm).map_err(|e| cerr("set permitted capabilities", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| cerr("clear ambient capabilities", e))?;
     for cap in to_set(c.ambient().as_ref()) {
-        caps::raise(None, CapSet::Ambient, cap)
-            .map_err(|e| cerr(&format!("raise ambient {cap}"), e))?;
+        caps::raise(None, CapSet::Ambient, cap).map_err(|e| cerr(&format!("raise ambient {cap}"), e))?;
     }
     Ok(())
 }

@@ -1,9 +1,7 @@
 //! The `cgroup` mount type: what a container sees at /sys/fs/cgroup.
 use super::error::StageResult;
 use super::inroot::fd_path;
-use super::mounts::{
-    MountEnv, MountOptions, apply_propagation, err, is_empty_dir, mount_fs, remount_bind,
-};
+use super::mounts::{MountEnv, MountOptions, apply_propagation, err, is_empty_dir, mount_fs, remount_bind};
 use nix::mount::MsFlags;
 use std::path::{Path, PathBuf};
 
@@ -63,28 +61,16 @@ fn host_hierarchies() -> Vec<Hierarchy> {
         };
         let mp = pre.split(' ').nth(4).unwrap_or("");
         let mut post = post.split(' ');
-        let (fstype, _src, superopts) = (
-            post.next().unwrap_or(""),
-            post.next(),
-            post.next().unwrap_or(""),
-        );
+        let (fstype, _src, superopts) = (post.next().unwrap_or(""), post.next(), post.next().unwrap_or(""));
         if !mp.starts_with("/sys/fs/cgroup/") {
             continue;
         }
         let path = match fstype {
-            "cgroup2" => own
-                .iter()
-                .find(|(c, _)| c.is_empty())
-                .map(|(_, p)| p.clone()),
+            "cgroup2" => own.iter().find(|(c, _)| c.is_empty()).map(|(_, p)| p.clone()),
             "cgroup" => {
                 let mut want: Vec<&str> = superopts
                     .split(',')
-                    .filter(|o| {
-                        *o != "rw"
-                            && *o != "ro"
-                            && !o.starts_with("release_agent")
-                            && *o != "clone_children"
-                    })
+                    .filter(|o| *o != "rw" && *o != "ro" && !o.starts_with("release_agent") && *o != "clone_children")
                     .filter(|o| !o.contains('=') || o.starts_with("name="))
                     .collect();
                 want.sort();
@@ -99,10 +85,7 @@ fn host_hierarchies() -> Vec<Hierarchy> {
             _ => None,
         };
         if let Some(p) = path {
-            out.push(Hierarchy {
-                mountpoint: PathBuf::from(mp),
-                own: PathBuf::from(p),
-            });
+            out.push(Hierarchy { mountpoint: PathBuf::from(mp), own: PathBuf::from(p) });
         }
     }
     out
@@ -110,20 +93,10 @@ fn host_hierarchies() -> Vec<Hierarchy> {
 
 fn mount_cgroup_v1(env: &MountEnv, dest: &Path, o: &MountOptions) -> StageResult<()> {
     let op = "mount cgroup on".to_string();
-    let fd = env
-        .root
-        .mkdir_all(dest)
+    let fd = env.root.mkdir_all(dest).map_err(|e| err(op.clone(), dest, e))?;
+    let flags = (o.flags | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC) & !MsFlags::MS_RDONLY;
+    nix::mount::mount(Some("tmpfs"), &fd_path(&fd), Some("tmpfs"), flags, Some("mode=755"))
         .map_err(|e| err(op.clone(), dest, e))?;
-    let flags = (o.flags | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)
-        & !MsFlags::MS_RDONLY;
-    nix::mount::mount(
-        Some("tmpfs"),
-        &fd_path(&fd),
-        Some("tmpfs"),
-        flags,
-        Some("mode=755"),
-    )
-    .map_err(|e| err(op.clone(), dest, e))?;
     for h in host_hierarchies() {
         let Some(name) = h.mountpoint.file_name() else {
             continue;
@@ -133,36 +106,16 @@ fn mount_cgroup_v1(env: &MountEnv, dest: &Path, o: &MountOptions) -> StageResult
         if !src.is_dir() {
             continue;
         }
-        let bind = MountOptions {
-            bind: true,
-            flags: MsFlags::MS_RDONLY,
-            ..Default::default()
-        };
-        let fd = env
-            .root
-            .mkdir_all(&sub)
+        let bind = MountOptions { bind: true, flags: MsFlags::MS_RDONLY, ..Default::default() };
+        let fd = env.root.mkdir_all(&sub).map_err(|e| err(op.clone(), &sub, e))?;
+        nix::mount::mount(Some(&src), &fd_path(&fd), None::<&str>, MsFlags::MS_BIND, None::<&str>)
             .map_err(|e| err(op.clone(), &sub, e))?;
-        nix::mount::mount(
-            Some(&src),
-            &fd_path(&fd),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| err(op.clone(), &sub, e))?;
-        let fd = env
-            .root
-            .resolve(&sub)
-            .map_err(|e| err(op.clone(), &sub, e))?;
-        remount_bind(&fd_path(&fd), &bind, false)
-            .map_err(|e| err("remount cgroup read-only on".into(), &sub, e))?;
+        let fd = env.root.resolve(&sub).map_err(|e| err(op.clone(), &sub, e))?;
+        remount_bind(&fd_path(&fd), &bind, false).map_err(|e| err("remount cgroup read-only on".into(), &sub, e))?;
     }
     // Hierarchies mounted together (cpu,cpuacct) are reachable by each name on the host.
     if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
-        let dir = env
-            .root
-            .resolve(dest)
-            .map_err(|e| err(op.clone(), dest, e))?;
+        let dir = env.root.resolve(dest).map_err(|e| err(op.clone(), dest, e))?;
         for e in rd.flatten() {
             if let Ok(t) = std::fs::read_link(e.path()) {
                 let _ = nix::unistd::symlinkat(&t, &dir, e.file_name().as_os_str());
@@ -170,10 +123,7 @@ fn mount_cgroup_v1(env: &MountEnv, dest: &Path, o: &MountOptions) -> StageResult
         }
     }
     if o.flags.contains(MsFlags::MS_RDONLY) {
-        let fd = env
-            .root
-            .resolve(dest)
-            .map_err(|e| err(op.clone(), dest, e))?;
+        let fd = env.root.resolve(dest).map_err(|e| err(op.clone(), dest, e))?;
         nix::mount::mount(
             None::<&str>,
             &fd_path(&fd),

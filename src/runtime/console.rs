@@ -18,10 +18,7 @@ pub fn send_to_socket(path: &Path, master: RawFd) -> Result<()> {
 pub fn open_pty_as_stdio() -> StageResult<OwnedFd> {
     // SAFETY: plain libc calls on fds we own; the returned fds are wrapped once.
     unsafe {
-        let m = libc::open(
-            c"/dev/ptmx".as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        );
+        let m = libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
         if m < 0 {
             return Err(errno("open", "/dev/ptmx"));
         }
@@ -50,10 +47,5 @@ pub fn open_pty_as_stdio() -> StageResult<OwnedFd> {
 }
 
 fn errno(op: &str, path: &str) -> StageError {
-    StageError::new(
-        "console",
-        op,
-        Some(path.into()),
-        Some(nix::errno::Errno::last() as i32),
-    )
+    StageError::new("console", op, Some(path.into()), Some(nix::errno::Errno::last() as i32))
 }

@@ -137,33 +137,16 @@ impl ContainerBuilder {
         let rootless = crate::idmap::is_rootless();
         let store = Store::open(&self.state_root)?;
         let dir = store.create_dir(&self.id)?;
-        let mut undo = Undo {
-            dir: Some(dir.clone()),
-            pid: None,
-            freezer: None,
-        };
+        let mut undo = Undo { dir: Some(dir.clone()), pid: None, freezer: None };
         let lock = store.lock(&self.id)?;
         // The container's root (uid 0 in its user namespace) must reach exec.fifo.
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
         let bundle = std::fs::canonicalize(&self.bundle)
             .with_context(|| format!("bundle {} does not exist", self.bundle.display()))?;
-        let root_path = self
-            .spec
-            .root()
-            .as_ref()
-            .map(|r| r.path().clone())
-            .context("the config has no root.path")?;
-        let rootfs = std::fs::canonicalize(bundle.join(&root_path)).with_context(|| {
-            format!(
-                "rootfs {} does not exist",
-                bundle.join(&root_path).display()
-            )
-        })?;
-        let process = self
-            .spec
-            .process()
-            .clone()
-            .context("the config has no process")?;
+        let root_path = self.spec.root().as_ref().map(|r| r.path().clone()).context("the config has no root.path")?;
+        let rootfs = std::fs::canonicalize(bundle.join(&root_path))
+            .with_context(|| format!("rootfs {} does not exist", bundle.join(&root_path).display()))?;
+        let process = self.spec.process().clone().context("the config has no process")?;
         let terminal = process.terminal() == Some(true);
         if terminal && self.console_socket.is_none() {
             bail!(
@@ -171,13 +154,7 @@ impl ContainerBuilder {
             );
         }
         let plan = namespaces::plan(&self.spec, rootless)?;
-        if self
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.resources().as_ref())
-            .is_some()
-        {
+        if self.spec.linux().as_ref().and_then(|l| l.resources().as_ref()).is_some() {
             super::log::debug("linux.resources is accepted but not applied (cgroups come later)");
         }
         let fifo = store.fifo(&self.id);
@@ -185,9 +162,7 @@ impl ContainerBuilder {
             nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
                 .with_context(|| format!("mkfifo {}", fifo.display()))?;
             if let Some(m) = &plan.userns {
-                let host = |r: &[crate::idmap::IdRange]| {
-                    r.iter().find(|r| r.container == 0).map(|r| r.host)
-                };
+                let host = |r: &[crate::idmap::IdRange]| r.iter().find(|r| r.container == 0).map(|r| r.host);
                 if let (Some(u), Some(g)) = (host(&m.uids), host(&m.gids)) {
                     std::os::unix::fs::chown(&fifo, Some(u), Some(g))
                         .with_context(|| format!("chown {}", fifo.display()))?;
@@ -196,9 +171,7 @@ impl ContainerBuilder {
         }
         let dirfd: OwnedFd = nix::fcntl::open(
             &dir,
-            nix::fcntl::OFlag::O_PATH
-                | nix::fcntl::OFlag::O_DIRECTORY
-                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .with_context(|| format!("opening {}", dir.display()))?;
@@ -261,8 +234,8 @@ impl ContainerBuilder {
         }
         let pid = undo.pid.expect("pid known after ready");
         let _lock = lock;
-        let (start_time, _) = super::state::proc_start(pid)
-            .ok_or_else(|| anyhow!("container process {pid} vanished"))?;
+        let (start_time, _) =
+            super::state::proc_start(pid).ok_or_else(|| anyhow!("container process {pid} vanished"))?;
         let mut rec = Record {
             state: State {
                 oci_version: super::state::OCI_VERSION.into(),
@@ -292,19 +265,10 @@ impl ContainerBuilder {
         rec.state.status = Status::Running;
         let running_json = serde_json::to_string(&rec.state)?;
         parent
-            .send(
-                &Msg::Continue {
-                    created: state_json,
-                    state: running_json.clone(),
-                },
-                None,
-            )
+            .send(&Msg::Continue { created: state_json, state: running_json.clone() }, None)
             .context("sync: sending continue")?;
         // The createContainer hooks run in the container; their failure fails create.
-        match parent
-            .recv()
-            .context("sync: waiting for the createContainer hooks")?
-        {
+        match parent.recv().context("sync: waiting for the createContainer hooks")? {
             Some((Msg::Created, _)) => {}
             Some((Msg::Error { error }, _)) => {
                 if foreground {
@@ -350,42 +314,26 @@ impl ContainerBuilder {
 
     /// P0's side of the sync protocol until Ready.
     fn talk(&self, chan: &Chan, p1: Pid, plan: &Plan, undo: &mut Undo) -> Result<()> {
-        let terminal = self
-            .spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.terminal())
-            .unwrap_or(false);
+        let terminal = self.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
         let mut seq = Sequence::new(plan.userns.is_some(), terminal);
         while !seq.done() {
-            let Some((m, fd)) = chan
-                .recv()
-                .context("sync: receiving from the container setup")?
-            else {
+            let Some((m, fd)) = chan.recv().context("sync: receiving from the container setup")? else {
                 bail!("the container setup process exited without a message");
             };
             seq.accept(&m).map_err(|e| anyhow!(e))?;
             match m {
                 Msg::UsernsReady => {
-                    crate::idmap::write_maps(
-                        p1.as_raw(),
-                        plan.userns.as_ref().expect("userns planned"),
-                    )?;
-                    chan.send(&Msg::MapsWritten, None)
-                        .context("sync: sending maps_written")?;
+                    crate::idmap::write_maps(p1.as_raw(), plan.userns.as_ref().expect("userns planned"))?;
+                    chan.send(&Msg::MapsWritten, None).context("sync: sending maps_written")?;
                 }
                 Msg::Pid { pid } => {
                     undo.pid = Some(pid);
                     let _ = waitpid(p1, None);
-                    chan.send(&Msg::PidAck, None)
-                        .context("sync: sending pid_ack")?;
+                    chan.send(&Msg::PidAck, None).context("sync: sending pid_ack")?;
                 }
                 Msg::Pty => {
                     let fd = fd.context("sync: pty message without a file descriptor")?;
-                    let sock = self
-                        .console_socket
-                        .as_deref()
-                        .expect("checked with terminal");
+                    let sock = self.console_socket.as_deref().expect("checked with terminal");
                     console::send_to_socket(sock, fd.as_raw_fd())?;
                 }
                 Msg::Error { error } => return Err(anyhow::Error::new(error)),
@@ -415,12 +363,7 @@ fn name_process(name: &std::ffi::CStr) {
 }
 
 /// P1: namespaces, pre-rootfs hook, fork of the container process.
-fn p1_main(
-    ctx: &StageCtx,
-    plan: &Plan,
-    pre: Option<PreRootfs>,
-    chan: &Chan,
-) -> StageResult<std::convert::Infallible> {
+fn p1_main(ctx: &StageCtx, plan: &Plan, pre: Option<PreRootfs>, chan: &Chan) -> StageResult<std::convert::Infallible> {
     name_process(c"minirun:setup");
     namespaces::join_all(&plan.join)?;
     if plan.userns.is_some() {
@@ -432,8 +375,7 @@ fn p1_main(
     }
     let rest = plan.unshare - CloneFlags::CLONE_NEWUSER;
     if !rest.is_empty() {
-        nix::sched::unshare(rest)
-            .map_err(|e| StageError::errno("namespaces", "unshare", format!("{rest:?}"), e))?;
+        nix::sched::unshare(rest).map_err(|e| StageError::errno("namespaces", "unshare", format!("{rest:?}"), e))?;
     }
     if rest.contains(CloneFlags::CLONE_NEWNS) {
         // Nothing mounted from here on may propagate back to the host.
@@ -449,10 +391,7 @@ fn p1_main(
     if let Some(f) = pre {
         if !rest.contains(CloneFlags::CLONE_NEWNS) {
             // Its mounts would land in the caller's (maybe the host's) mount namespace.
-            return Err(StageError::msg(
-                "rootfs",
-                "a pre-rootfs hook needs a new mount namespace in the config",
-            ));
+            return Err(StageError::msg("rootfs", "a pre-rootfs hook needs a new mount namespace in the config"));
         }
         f(ctx.rootfs)?;
     }
@@ -463,11 +402,7 @@ fn p1_main(
                 Ok(never) => match never {},
                 Err(e) => e,
             };
-            let code = if e.stage == "exec" {
-                init::exec_exit_code(&e)
-            } else {
-                1
-            };
+            let code = if e.stage == "exec" { init::exec_exit_code(&e) } else { 1 };
             if chan.send(&Msg::Error { error: e.clone() }, None).is_err() {
                 // The caller is gone (create returned): say it on the container's stderr.
                 eprintln!("minirun-oci: {e}");
@@ -476,12 +411,7 @@ fn p1_main(
             unsafe { libc::_exit(code) }
         }
         Ok(ForkResult::Parent { child }) => {
-            chan.stage_send(
-                &Msg::Pid {
-                    pid: child.as_raw(),
-                },
-                None,
-            )?;
+            chan.stage_send(&Msg::Pid { pid: child.as_raw() }, None)?;
             // SAFETY: as above.
             unsafe { libc::_exit(0) }
         }
@@ -505,14 +435,10 @@ fn p2_main(ctx: &StageCtx, chan: &Chan) -> StageResult<std::convert::Infallible>
     let process = ctx.spec.process().as_ref().expect("checked by the caller");
     let cwd = process.cwd();
     if !cwd.is_absolute() {
-        return Err(StageError::msg(
-            "process",
-            format!("process.cwd {} is not absolute", cwd.display()),
-        ));
+        return Err(StageError::msg("process", format!("process.cwd {} is not absolute", cwd.display())));
     }
     // After pivot_root (or chroot) the rootfs is `/`: a cwd cannot leave it.
-    nix::unistd::chdir(cwd)
-        .map_err(|e| StageError::errno("process", "chdir to cwd", cwd.display().to_string(), e))?;
+    nix::unistd::chdir(cwd).map_err(|e| StageError::errno("process", "chdir to cwd", cwd.display().to_string(), e))?;
     chan.stage_expect("pid_ack")?;
     if ctx.terminal {
         let master = console::open_pty_as_stdio()?;
@@ -521,18 +447,10 @@ fn p2_main(ctx: &StageCtx, chan: &Chan) -> StageResult<std::convert::Infallible>
         chan.stage_send(&Msg::Pty, Some(master.as_raw_fd()))?;
     }
     chan.stage_send(&Msg::Ready, None)?;
-    let Msg::Continue { created, state } = chan.stage_expect("continue")? else {
-        unreachable!()
-    };
+    let Msg::Continue { created, state } = chan.stage_expect("continue")? else { unreachable!() };
     // createContainer: in the container's namespaces, after pivot_root, before start.
-    if let Some(h) = ctx
-        .spec
-        .hooks()
-        .as_ref()
-        .and_then(|h| h.create_container().as_ref())
-    {
-        hooks::run_all("createContainer", Some(h), &created)
-            .map_err(|e| StageError::msg("hooks", format!("{e:#}")))?;
+    if let Some(h) = ctx.spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()) {
+        hooks::run_all("createContainer", Some(h), &created).map_err(|e| StageError::msg("hooks", format!("{e:#}")))?;
     }
     chan.stage_send(&Msg::Created, None)?;
     if ctx.create {
@@ -547,14 +465,8 @@ fn p2_main(ctx: &StageCtx, chan: &Chan) -> StageResult<std::convert::Infallible>
         let _ = nix::unistd::write(&fd, b"0");
         drop(fd);
     }
-    if let Some(h) = ctx
-        .spec
-        .hooks()
-        .as_ref()
-        .and_then(|h| h.start_container().as_ref())
-    {
-        hooks::run_all("startContainer", Some(h), &state)
-            .map_err(|e| StageError::msg("hooks", format!("{e:#}")))?;
+    if let Some(h) = ctx.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
+        hooks::run_all("startContainer", Some(h), &state).map_err(|e| StageError::msg("hooks", format!("{e:#}")))?;
     }
     Err(init::exec_process(process, ctx.preserve_fds))
 }

@@ -24,25 +24,18 @@ pub struct Device {
 
 /// null, zero, full, random, urandom, tty: what every container gets.
 pub fn default_devices() -> Vec<Device> {
-    [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ]
-    .into_iter()
-    .map(|(n, major, minor)| Device {
-        path: PathBuf::from("/dev").join(n),
-        kind: SFlag::S_IFCHR,
-        major,
-        minor,
-        mode: 0o666,
-        uid: 0,
-        gid: 0,
-    })
-    .collect()
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
+        .into_iter()
+        .map(|(n, major, minor)| Device {
+            path: PathBuf::from("/dev").join(n),
+            kind: SFlag::S_IFCHR,
+            major,
+            minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        })
+        .collect()
 }
 
 /// A `linux.devices` entry as a `Device`.
@@ -54,10 +47,7 @@ pub fn from_spec(d: &LinuxDevice) -> StageResult<Device> {
         LinuxDeviceType::A => {
             return Err(StageError::msg(
                 "devices",
-                format!(
-                    "device {}: type \"a\" cannot be created",
-                    d.path().display()
-                ),
+                format!("device {}: type \"a\" cannot be created", d.path().display()),
             )
             .with_hint("use c, b, u or p in linux.devices"));
         }
@@ -80,19 +70,11 @@ fn err(op: &str, path: &Path, e: Errno) -> StageError {
 /// Create `dev` inside the root: mknod as real root, a bind of the host node rootless
 /// (or when mknod is refused, e.g. as root of a user namespace).
 pub fn create(root: &Root, dev: &Device, rootless: bool) -> StageResult<()> {
-    let dotdot = dev
-        .path
-        .components()
-        .any(|c| matches!(c, std::path::Component::ParentDir));
+    let dotdot = dev.path.components().any(|c| matches!(c, std::path::Component::ParentDir));
     if !dev.path.is_absolute() || !dev.path.starts_with("/dev") || dotdot {
-        return Err(StageError::msg(
-            "devices",
-            format!("device {}: not a path under /dev", dev.path.display()),
-        ));
+        return Err(StageError::msg("devices", format!("device {}: not a path under /dev", dev.path.display())));
     }
-    let (parent, name) = root
-        .parent_and_name(&dev.path)
-        .map_err(|e| err("create device", &dev.path, e))?;
+    let (parent, name) = root.parent_and_name(&dev.path).map_err(|e| err("create device", &dev.path, e))?;
     // A previous file or symlink in the image's /dev is replaced; unlinkat never follows.
     let _ = nix::unistd::unlinkat(&parent, &name, nix::unistd::UnlinkatFlags::NoRemoveDir);
     if !rootless {
@@ -106,40 +88,24 @@ pub fn create(root: &Root, dev: &Device, rootless: bool) -> StageResult<()> {
         match r {
             Ok(()) => {
                 // mknod obeys the umask; set the exact mode and owner (without following).
-                let fd = root
-                    .resolve_nofollow(&dev.path)
-                    .map_err(|e| err("create device", &dev.path, e))?;
+                let fd = root.resolve_nofollow(&dev.path).map_err(|e| err("create device", &dev.path, e))?;
                 let p = fd_path(&fd);
                 let io = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
-                std::fs::set_permissions(
-                    &p,
-                    std::os::unix::fs::PermissionsExt::from_mode(dev.mode),
-                )
-                .map_err(|e| err("chmod device", &dev.path, io(e)))?;
+                std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(dev.mode))
+                    .map_err(|e| err("chmod device", &dev.path, io(e)))?;
                 std::os::unix::fs::chown(&p, Some(dev.uid), Some(dev.gid))
                     .map_err(|e| err("chown device", &dev.path, io(e)))?;
                 return Ok(());
             }
             Err(Errno::EPERM) => {
-                tracing::debug!(
-                    "mknod {} refused, bind-mounting the host device",
-                    dev.path.display()
-                );
+                tracing::debug!("mknod {} refused, bind-mounting the host device", dev.path.display());
             }
             Err(e) => return Err(err("mknod", &dev.path, e)),
         }
     }
-    let fd = root
-        .create_file(&dev.path)
-        .map_err(|e| err("create device", &dev.path, e))?;
-    nix::mount::mount(
-        Some(&dev.path),
-        &fd_path(&fd),
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|e| err("bind mount device", &dev.path, e))
+    let fd = root.create_file(&dev.path).map_err(|e| err("create device", &dev.path, e))?;
+    nix::mount::mount(Some(&dev.path), &fd_path(&fd), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .map_err(|e| err("bind mount device", &dev.path, e))
 }
 
 /// /dev/ptmx -> pts/ptmx and the /proc/self/fd links; /dev/shm exists.
@@ -151,9 +117,7 @@ pub fn create_symlinks(root: &Root) -> StageResult<()> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ];
-    let dev = root
-        .mkdir_all(Path::new("/dev"))
-        .map_err(|e| err("create", Path::new("/dev"), e))?;
+    let dev = root.mkdir_all(Path::new("/dev")).map_err(|e| err("create", Path::new("/dev"), e))?;
     for (name, target) in links {
         let path = Path::new("/dev").join(name);
         if name == "ptmx" {
@@ -165,17 +129,14 @@ pub fn create_symlinks(root: &Root) -> StageResult<()> {
             Err(e) => return Err(err("create symlink", &path, e)),
         }
     }
-    root.mkdir_all(Path::new("/dev/shm"))
-        .map_err(|e| err("create", Path::new("/dev/shm"), e))?;
+    root.mkdir_all(Path::new("/dev/shm")).map_err(|e| err("create", Path::new("/dev/shm"), e))?;
     Ok(())
 }
 
 /// An empty /dev/console for `bind_console` (created while the rootfs is still writable).
 pub fn create_console(root: &Root) -> StageResult<()> {
     let p = Path::new("/dev/console");
-    root.create_file(p)
-        .map(drop)
-        .map_err(|e| err("create", p, e))
+    root.create_file(p).map(drop).map_err(|e| err("create", p, e))
 }
 
 /// After `setup_rootfs`, with a terminal: bind the pty slave onto /dev/console (as runc
@@ -185,12 +146,6 @@ pub fn bind_console(slave: &impl std::os::fd::AsRawFd) -> StageResult<()> {
     let root = Root::open(Path::new("/")).map_err(|e| err("bind console on", p, e))?;
     let target = root.resolve(p).map_err(|e| err("bind console on", p, e))?;
     let src = PathBuf::from(format!("/proc/self/fd/{}", slave.as_raw_fd()));
-    nix::mount::mount(
-        Some(&src),
-        &fd_path(&target),
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|e| err("bind console on", p, e))
+    nix::mount::mount(Some(&src), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .map_err(|e| err("bind console on", p, e))
 }

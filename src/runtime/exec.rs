@@ -55,8 +55,8 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<i32> {
         let f = std::fs::File::open(&theirs).with_context(|| format!("opening {theirs}"))?;
         join.push((flag, f.into(), theirs));
     }
-    let rootdir = std::fs::File::open(format!("/proc/{pid}/root"))
-        .with_context(|| format!("opening /proc/{pid}/root"))?;
+    let rootdir =
+        std::fs::File::open(format!("/proc/{pid}/root")).with_context(|| format!("opening /proc/{pid}/root"))?;
     // The init may have died while we opened its namespaces: check it is still the same process.
     if store.live(&r).status == Status::Stopped {
         bail!("container {id} stopped");
@@ -107,16 +107,11 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<i32> {
                 Msg::Pid { pid } => {
                     p2 = Some(pid);
                     let _ = waitpid(p1, None);
-                    parent
-                        .send(&Msg::PidAck, None)
-                        .context("sync: sending pid_ack")?;
+                    parent.send(&Msg::PidAck, None).context("sync: sending pid_ack")?;
                 }
                 Msg::Pty => {
                     let fd = fd.context("sync: pty message without fd")?;
-                    console::send_to_socket(
-                        opts.console_socket.as_deref().expect("checked"),
-                        fd.as_raw_fd(),
-                    )?;
+                    console::send_to_socket(opts.console_socket.as_deref().expect("checked"), fd.as_raw_fd())?;
                 }
                 Msg::Error { error } => return Err(anyhow::Error::new(error)),
                 _ => {}
@@ -144,9 +139,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<i32> {
 }
 
 fn forwarded_block() -> Result<()> {
-    super::wait::forwarded()
-        .thread_block()
-        .context("sigprocmask")
+    super::wait::forwarded().thread_block().context("sigprocmask")
 }
 
 fn forwarded_unblock() {
@@ -167,11 +160,7 @@ fn p1_main(
                 Ok(never) => match never {},
                 Err(e) => e,
             };
-            let code = if e.stage == "exec" {
-                init::exec_exit_code(&e)
-            } else {
-                1
-            };
+            let code = if e.stage == "exec" { init::exec_exit_code(&e) } else { 1 };
             if chan.send(&Msg::Error { error: e.clone() }, None).is_err() {
                 eprintln!("minirun-oci: {e}");
             }
@@ -179,12 +168,7 @@ fn p1_main(
             unsafe { libc::_exit(code) }
         }
         Ok(ForkResult::Parent { child }) => {
-            chan.stage_send(
-                &Msg::Pid {
-                    pid: child.as_raw(),
-                },
-                None,
-            )?;
+            chan.stage_send(&Msg::Pid { pid: child.as_raw() }, None)?;
             // SAFETY: as above.
             unsafe { libc::_exit(0) }
         }
@@ -192,19 +176,12 @@ fn p1_main(
     }
 }
 
-fn p2_main(
-    rootdir: &std::fs::File,
-    opts: &ExecOptions,
-    chan: &Chan,
-) -> StageResult<std::convert::Infallible> {
+fn p2_main(rootdir: &std::fs::File, opts: &ExecOptions, chan: &Chan) -> StageResult<std::convert::Infallible> {
     // Enter the container's root whether it pivoted or chrooted.
-    nix::unistd::fchdir(rootdir)
-        .map_err(|e| StageError::errno("exec", "fchdir", "container root", e))?;
-    nix::unistd::chroot(".")
-        .map_err(|e| StageError::errno("exec", "chroot", "container root", e))?;
+    nix::unistd::fchdir(rootdir).map_err(|e| StageError::errno("exec", "fchdir", "container root", e))?;
+    nix::unistd::chroot(".").map_err(|e| StageError::errno("exec", "chroot", "container root", e))?;
     let cwd = opts.process.cwd();
-    nix::unistd::chdir(cwd)
-        .map_err(|e| StageError::errno("exec", "chdir to cwd", cwd.display().to_string(), e))?;
+    nix::unistd::chdir(cwd).map_err(|e| StageError::errno("exec", "chdir to cwd", cwd.display().to_string(), e))?;
     nix::unistd::setsid().map_err(|e| StageError::errno("exec", "setsid", "", e))?;
     chan.stage_expect("pid_ack")?;
     if opts.process.terminal() == Some(true) {

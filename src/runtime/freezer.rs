@@ -13,17 +13,12 @@ pub fn plan(id: &str, rootless: bool) -> Option<PathBuf> {
     // A random suffix: two state roots (tests, podman and containerd) may reuse an id.
     let mut b = [0u8; 4];
     getrandom::fill(&mut b).ok()?;
-    Some(
-        Path::new(FREEZER)
-            .join("minirun")
-            .join(format!("{id}-{}", hex::encode(b))),
-    )
+    Some(Path::new(FREEZER).join("minirun").join(format!("{id}-{}", hex::encode(b))))
 }
 
 /// Create the cgroup directory.
 pub fn create(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating freezer cgroup {}", dir.display()))
+    std::fs::create_dir_all(dir).with_context(|| format!("creating freezer cgroup {}", dir.display()))
 }
 
 /// Move process `pid` (0 = the caller) into `dir`.
@@ -38,9 +33,7 @@ pub fn current() -> Option<PathBuf> {
     s.lines().find_map(|l| {
         let mut it = l.splitn(3, ':');
         let (_, ctrl, path) = (it.next()?, it.next()?, it.next()?);
-        ctrl.split(',')
-            .any(|c| c == "freezer")
-            .then(|| Path::new(FREEZER).join(path.trim_start_matches('/')))
+        ctrl.split(',').any(|c| c == "freezer").then(|| Path::new(FREEZER).join(path.trim_start_matches('/')))
     })
 }
 
@@ -55,9 +48,7 @@ pub fn pids(dir: &Path) -> Vec<i32> {
 
 /// True when the cgroup is frozen.
 pub fn is_frozen(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("freezer.state"))
-        .map(|s| s.trim() == "FROZEN")
-        .unwrap_or(false)
+    std::fs::read_to_string(dir.join("freezer.state")).map(|s| s.trim() == "FROZEN").unwrap_or(false)
 }
 
 /// Write FROZEN or THAWED and wait until the kernel reports it.
@@ -71,8 +62,7 @@ pub fn set(dir: Option<&Path>, frozen: bool) -> Result<()> {
     let p = dir.join("freezer.state");
     for _ in 0..1000 {
         std::fs::write(&p, want).with_context(|| format!("writing {want} to {}", p.display()))?;
-        let now =
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        let now = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
         if now.trim() == want {
             return Ok(());
         }

@@ -51,9 +51,7 @@ fn run(kind: &str, h: &Hook, state_json: &str) -> Result<()> {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
         }
-        _ => child
-            .wait()
-            .with_context(|| format!("waiting for {what}"))?,
+        _ => child.wait().with_context(|| format!("waiting for {what}"))?,
     };
     if !status.success() {
         bail!("{what} failed: {status}");

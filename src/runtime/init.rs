@@ -14,43 +14,23 @@ pub fn find_program(arg0: &str, env: &[String]) -> StageResult<PathBuf> {
     if arg0.contains('/') {
         return Ok(PathBuf::from(arg0));
     }
-    let path = env
-        .iter()
-        .find_map(|kv| kv.strip_prefix("PATH="))
-        .unwrap_or(DEFAULT_PATH);
+    let path = env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let p = Path::new(dir).join(arg0);
         if p.is_file() {
             return Ok(p);
         }
     }
-    Err(StageError::errno(
-        "exec",
-        "exec",
-        arg0,
-        nix::errno::Errno::ENOENT,
-    ))
+    Err(StageError::errno("exec", "exec", arg0, nix::errno::Errno::ENOENT))
 }
 
 /// Mark every fd from `first` up close-on-exec: the sync socket stays usable to
 /// report an exec failure, and nothing of the runtime reaches the container.
 pub fn cloexec_from(first: u32) -> StageResult<()> {
     // SAFETY: close_range only changes fd flags.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     if r != 0 {
-        return Err(StageError::new(
-            "process",
-            "close_range",
-            None,
-            Some(nix::errno::Errno::last() as i32),
-        ));
+        return Err(StageError::new("process", "close_range", None, Some(nix::errno::Errno::last() as i32)));
     }
     Ok(())
 }
@@ -69,11 +49,7 @@ pub fn reset_signals() {
 
 /// Exit status for a failed exec, Docker's convention: 127 not found, 126 otherwise.
 pub fn exec_exit_code(e: &StageError) -> i32 {
-    if e.errno == Some(libc::ENOENT) {
-        127
-    } else {
-        126
-    }
+    if e.errno == Some(libc::ENOENT) { 127 } else { 126 }
 }
 
 /// Program lookup, fd hygiene, finalize_process (caps, user, seccomp), execve.
@@ -88,23 +64,14 @@ pub fn exec_process(process: &Process, preserve_fds: u32) -> StageError {
 fn prepare_and_exec(process: &Process, preserve_fds: u32) -> StageResult<std::convert::Infallible> {
     let args = process.args().clone().unwrap_or_default();
     let Some(arg0) = args.first() else {
-        return Err(StageError::msg(
-            "exec",
-            "the config's process.args is empty: nothing to run",
-        ));
+        return Err(StageError::msg("exec", "the config's process.args is empty: nothing to run"));
     };
     let env = process.env().clone().unwrap_or_default();
     let prog = find_program(arg0, &env)?;
-    let cprog = CString::new(prog.as_os_str().as_bytes())
-        .map_err(|_| StageError::msg("exec", "program path contains NUL"))?;
-    let cargs: Vec<CString> = args
-        .iter()
-        .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
-        .collect();
-    let cenv: Vec<CString> = env
-        .iter()
-        .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
-        .collect();
+    let cprog =
+        CString::new(prog.as_os_str().as_bytes()).map_err(|_| StageError::msg("exec", "program path contains NUL"))?;
+    let cargs: Vec<CString> = args.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
+    let cenv: Vec<CString> = env.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
     cloexec_from(3 + preserve_fds)?;
     super::security::finalize_process(process)?;
     reset_signals();

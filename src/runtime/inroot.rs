@@ -54,9 +54,7 @@ fn openat2(dirfd: RawFd, path: &Path, flags: OFlag, resolve: u64) -> Result<Owne
 /// The path relative to the root: components after `/`, with `.` dropped. `..` is kept
 /// (RESOLVE_IN_ROOT clamps it at the root).
 fn relative(path: &Path) -> PathBuf {
-    path.components()
-        .filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir))
-        .collect()
+    path.components().filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir)).collect()
 }
 
 /// The `/proc/self/fd/N` path of an fd: mount(2) on it hits exactly that inode.
@@ -67,11 +65,7 @@ pub fn fd_path(fd: &OwnedFd) -> PathBuf {
 impl Root {
     /// Open `dir` (a host path) as the boundary for later lookups.
     pub fn open(dir: &Path) -> Result<Root, Errno> {
-        let fd = nix::fcntl::open(
-            dir,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
+        let fd = nix::fcntl::open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
         Ok(Root { fd })
     }
 
@@ -79,17 +73,8 @@ impl Root {
     /// `O_PATH` fd, following symlinks as if the root were `/`.
     pub fn resolve(&self, path: &Path) -> Result<OwnedFd, Errno> {
         let rel = relative(path);
-        let rel = if rel.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            rel
-        };
-        openat2(
-            self.fd.as_raw_fd(),
-            &rel,
-            OFlag::O_PATH,
-            libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
-        )
+        let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
+        openat2(self.fd.as_raw_fd(), &rel, OFlag::O_PATH, libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS)
     }
 
     /// Resolve without following a symlink in the last component (for symlink checks).
@@ -152,11 +137,7 @@ impl Root {
         let pfd = self.resolve(parent)?;
         let target = nix::fcntl::readlinkat(&pfd, name)?;
         let target = PathBuf::from(target);
-        Ok(if target.is_absolute() {
-            target
-        } else {
-            parent.join(target)
-        })
+        Ok(if target.is_absolute() { target } else { parent.join(target) })
     }
 
     /// Make `path` exist as a regular file (empty, mode 0644) inside the root, its
@@ -172,14 +153,8 @@ impl Root {
         let parent = self.mkdir_all(rel.parent().unwrap_or(Path::new("")))?;
         // O_EXCL|O_NOFOLLOW: a dangling symlink in the last component is not followed
         // (that would create its target outside the root); it fails with EEXIST.
-        let flags =
-            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
-        match nix::fcntl::openat(
-            &parent,
-            Path::new(&name),
-            flags,
-            Mode::from_bits_truncate(0o644),
-        ) {
+        let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+        match nix::fcntl::openat(&parent, Path::new(&name), flags, Mode::from_bits_truncate(0o644)) {
             Ok(fd) => drop(fd),
             Err(Errno::EEXIST) => {
                 let target = self.symlink_target_in_root(&rel.clone())?;
@@ -226,15 +201,8 @@ mod tests {
         r.mkdir_all(Path::new("/abs/sub")).unwrap();
         r.mkdir_all(Path::new("/rel/sub")).unwrap();
         r.create_file(Path::new("/data/passwd-like")).unwrap();
-        assert!(
-            std::fs::read_dir(&host).unwrap().next().is_none(),
-            "created outside the root"
-        );
-        assert!(
-            root.join(host.strip_prefix("/").unwrap())
-                .join("sub")
-                .is_dir()
-        );
+        assert!(std::fs::read_dir(&host).unwrap().next().is_none(), "created outside the root");
+        assert!(root.join(host.strip_prefix("/").unwrap()).join("sub").is_dir());
         assert!(root.join("host/sub").is_dir());
         assert!(root.join("etc/passwd-like").is_file());
         assert!(!Path::new("/etc/passwd-like").exists());

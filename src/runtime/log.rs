@@ -20,11 +20,7 @@ static CFG: OnceLock<Cfg> = OnceLock::new();
 
 /// Configure once, at the CLI edge.
 pub fn init(file: Option<std::path::PathBuf>, format: Format, debug: bool) {
-    let _ = CFG.set(Cfg {
-        file,
-        format,
-        debug,
-    });
+    let _ = CFG.set(Cfg { file, format, debug });
 }
 
 /// One log line in `format`.
@@ -39,11 +35,7 @@ fn write(level: &str, msg: &str) {
     let Some(c) = CFG.get() else { return };
     let Some(f) = &c.file else { return };
     let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    if let Ok(mut fh) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(f)
-    {
+    if let Ok(mut fh) = std::fs::OpenOptions::new().create(true).append(true).open(f) {
         let _ = writeln!(fh, "{}", line(c.format, level, msg, &time));
     }
 }
@@ -72,13 +64,9 @@ mod tests {
 
     #[test]
     fn formats() {
-        let j: serde_json::Value =
-            serde_json::from_str(&line(Format::Json, "error", "a \"b\"", "T")).unwrap();
+        let j: serde_json::Value = serde_json::from_str(&line(Format::Json, "error", "a \"b\"", "T")).unwrap();
         assert_eq!(j["msg"], "a \"b\"");
         assert_eq!(j["level"], "error");
-        assert_eq!(
-            line(Format::Text, "error", "x y", "T"),
-            "time=\"T\" level=error msg=\"x y\""
-        );
+        assert_eq!(line(Format::Text, "error", "x y", "T"), "time=\"T\" level=error msg=\"x y\"");
     }
 }

@@ -110,8 +110,8 @@ impl MountOptions {
                 "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
                 "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
                 "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
-                "noatime" | "nodiratime" | "relatime" | "strictatime" | "atime" | "diratime"
-                | "norelatime" | "nostrictatime" => {
+                "noatime" | "nodiratime" | "relatime" | "strictatime" | "atime" | "diratime" | "norelatime"
+                | "nostrictatime" => {
                     o.atime_given = true;
                     match opt.as_str() {
                         "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
@@ -133,10 +133,9 @@ impl MountOptions {
                     o.recursive = true;
                     (MsFlags::empty(), MsFlags::empty())
                 }
-                p @ ("private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
-                | "unbindable" | "runbindable") => {
-                    o.propagation
-                        .push(propagation_flags(p).expect("listed above"));
+                p @ ("private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+                | "runbindable") => {
+                    o.propagation.push(propagation_flags(p).expect("listed above"));
                     (MsFlags::empty(), MsFlags::empty())
                 }
                 "tmpcopyup" | "notmpcopyup" => {
@@ -203,10 +202,8 @@ pub fn locked_flags(path: &Path) -> MsFlags {
     m
 }
 
-const ATIME_MASK: MsFlags = MsFlags::MS_NOATIME
-    .union(MsFlags::MS_NODIRATIME)
-    .union(MsFlags::MS_RELATIME)
-    .union(MsFlags::MS_STRICTATIME);
+const ATIME_MASK: MsFlags =
+    MsFlags::MS_NOATIME.union(MsFlags::MS_NODIRATIME).union(MsFlags::MS_RELATIME).union(MsFlags::MS_STRICTATIME);
 
 /// Remount the bind mount at `target` with `flags`, keeping the flags the kernel locks
 /// unless the options asked to clear them (which then fails with EPERM, as it should).
@@ -238,53 +235,28 @@ pub fn mount_one(env: &MountEnv, m: &Mount) -> StageResult<()> {
     if o.bind || typ == "bind" {
         return mount_bind(env, m, &o);
     }
-    let source = m
-        .source()
-        .as_ref()
-        .map(|s| s.display().to_string())
-        .unwrap_or_else(|| typ.to_string());
+    let source = m.source().as_ref().map(|s| s.display().to_string()).unwrap_or_else(|| typ.to_string());
     match typ {
         "sysfs" => mount_sysfs(env, dest, &source, &o),
         "cgroup" | "cgroup2" => super::cgroupfs::mount_cgroup(env, dest, &o),
-        "" => Err(StageError::msg(
-            "mounts",
-            format!("mount on {}: no type and no bind option", dest.display()),
-        )
-        .with_hint("add \"type\" or the \"bind\" option to the mount in config.json")),
+        "" => Err(StageError::msg("mounts", format!("mount on {}: no type and no bind option", dest.display()))
+            .with_hint("add \"type\" or the \"bind\" option to the mount in config.json")),
         _ => mount_fs(env, dest, typ, &source, &o),
     }
 }
 
 /// A fresh filesystem (proc, tmpfs, devpts, mqueue, …) on a directory inside the root.
-pub(super) fn mount_fs(
-    env: &MountEnv,
-    dest: &Path,
-    typ: &str,
-    source: &str,
-    o: &MountOptions,
-) -> StageResult<()> {
+pub(super) fn mount_fs(env: &MountEnv, dest: &Path, typ: &str, source: &str, o: &MountOptions) -> StageResult<()> {
     let op = format!("mount {typ} on");
-    let fd = env
-        .root
-        .mkdir_all(dest)
-        .map_err(|e| err(op.clone(), dest, e))?;
+    let fd = env.root.mkdir_all(dest).map_err(|e| err(op.clone(), dest, e))?;
     let target = fd_path(&fd);
     let flags = o.flags & !MsFlags::MS_REMOUNT;
     let mut data = o.data.join(",");
     let mut r = nix::mount::mount(Some(source), &target, Some(typ), flags, Some(data.as_str()));
     if r == Err(Errno::EINVAL) && env.rootless && typ == "devpts" && data.contains("gid=") {
         // The tty group (gid=5) is usually not mapped in a rootless user namespace.
-        tracing::warn!(
-            "devpts on {}: gid option dropped (group not mapped in the user namespace)",
-            dest.display()
-        );
-        data = o
-            .data
-            .iter()
-            .filter(|d| !d.starts_with("gid="))
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(",");
+        tracing::warn!("devpts on {}: gid option dropped (group not mapped in the user namespace)", dest.display());
+        data = o.data.iter().filter(|d| !d.starts_with("gid=")).cloned().collect::<Vec<_>>().join(",");
         r = nix::mount::mount(Some(source), &target, Some(typ), flags, Some(data.as_str()));
     }
     r.map_err(|e| err(op.clone(), dest, e))?;
@@ -295,10 +267,7 @@ pub(super) fn apply_propagation(env: &MountEnv, dest: &Path, o: &MountOptions) -
     if o.propagation.is_empty() {
         return Ok(());
     }
-    let fd = env
-        .root
-        .resolve(dest)
-        .map_err(|e| err("set propagation of".into(), dest, e))?;
+    let fd = env.root.resolve(dest).map_err(|e| err("set propagation of".into(), dest, e))?;
     for p in &o.propagation {
         nix::mount::mount(None::<&str>, &fd_path(&fd), None::<&str>, *p, None::<&str>)
             .map_err(|e| err("set propagation of".into(), dest, e))?;
@@ -311,8 +280,7 @@ pub(super) fn apply_propagation(env: &MountEnv, dest: &Path, o: &MountOptions) -
 fn mount_sysfs(env: &MountEnv, dest: &Path, source: &str, o: &MountOptions) -> StageResult<()> {
     match mount_fs(env, dest, "sysfs", source, o) {
         Err(e)
-            if env.rootless
-                && matches!(e.errno, Some(x) if x == Errno::EPERM as i32 || x == Errno::EACCES as i32) =>
+            if env.rootless && matches!(e.errno, Some(x) if x == Errno::EPERM as i32 || x == Errno::EACCES as i32) =>
         {
             tracing::warn!(
                 "mounting sysfs on {} is not permitted here (rootless, no network namespace of our own): \
@@ -326,86 +294,41 @@ fn mount_sysfs(env: &MountEnv, dest: &Path, source: &str, o: &MountOptions) -> S
 }
 
 pub(super) fn is_empty_dir(fd: &std::os::fd::OwnedFd) -> bool {
-    std::fs::read_dir(fd_path(fd))
-        .map(|mut d| d.next().is_none())
-        .unwrap_or(true)
+    std::fs::read_dir(fd_path(fd)).map(|mut d| d.next().is_none()).unwrap_or(true)
 }
 
-fn bind_host_ro(
-    env: &MountEnv,
-    src: &Path,
-    dest: &Path,
-    o: &MountOptions,
-    what: &str,
-) -> StageResult<()> {
+fn bind_host_ro(env: &MountEnv, src: &Path, dest: &Path, o: &MountOptions, what: &str) -> StageResult<()> {
     let op = format!("mount {what} on");
-    let fd = env
-        .root
-        .mkdir_all(dest)
+    let fd = env.root.mkdir_all(dest).map_err(|e| err(op.clone(), dest, e))?;
+    nix::mount::mount(Some(src), &fd_path(&fd), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .map_err(|e| err(op.clone(), dest, e))?;
-    nix::mount::mount(
-        Some(src),
-        &fd_path(&fd),
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| err(op.clone(), dest, e))?;
-    let fd = env
-        .root
-        .resolve(dest)
-        .map_err(|e| err(op.clone(), dest, e))?;
+    let fd = env.root.resolve(dest).map_err(|e| err(op.clone(), dest, e))?;
     let mut ro = o.clone();
     ro.flags |= MsFlags::MS_RDONLY;
-    remount_bind(&fd_path(&fd), &ro, false)
-        .map_err(|e| err(format!("remount {what} read-only on"), dest, e))?;
+    remount_bind(&fd_path(&fd), &ro, false).map_err(|e| err(format!("remount {what} read-only on"), dest, e))?;
     apply_propagation(env, dest, o)
 }
 
 /// The host path of a bind source: absolute, or relative to the bundle.
 pub fn bind_source(bundle: &Path, source: &Path) -> PathBuf {
-    if source.is_absolute() {
-        source.to_path_buf()
-    } else {
-        bundle.join(source)
-    }
+    if source.is_absolute() { source.to_path_buf() } else { bundle.join(source) }
 }
 
 fn mount_bind(env: &MountEnv, m: &Mount, o: &MountOptions) -> StageResult<()> {
     let dest = m.destination();
     let op = "bind mount on".to_string();
     let Some(src) = m.source() else {
-        return Err(StageError::msg(
-            "mounts",
-            format!("bind mount on {}: no source", dest.display()),
-        )
-        .with_hint("add \"source\" to the mount in config.json"));
+        return Err(StageError::msg("mounts", format!("bind mount on {}: no source", dest.display()))
+            .with_hint("add \"source\" to the mount in config.json"));
     };
     let src = bind_source(env.bundle, src);
     let meta = std::fs::metadata(&src).map_err(|e| {
-        StageError::new(
-            "mounts",
-            "bind mount source",
-            Some(src.display().to_string()),
-            e.raw_os_error(),
-        )
+        StageError::new("mounts", "bind mount source", Some(src.display().to_string()), e.raw_os_error())
     })?;
-    let fd = if meta.is_dir() {
-        env.root.mkdir_all(dest)
-    } else {
-        env.root.create_file(dest)
-    }
-    .map_err(|e| err(op.clone(), dest, e))?;
+    let fd = if meta.is_dir() { env.root.mkdir_all(dest) } else { env.root.create_file(dest) }
+        .map_err(|e| err(op.clone(), dest, e))?;
     if meta.is_dir() != is_dir(&fd).unwrap_or(false) {
-        return Err(err(
-            op,
-            dest,
-            if meta.is_dir() {
-                Errno::ENOTDIR
-            } else {
-                Errno::EISDIR
-            },
-        ));
+        return Err(err(op, dest, if meta.is_dir() { Errno::ENOTDIR } else { Errno::EISDIR }));
     }
     let mut flags = MsFlags::MS_BIND;
     if o.recursive {
@@ -416,12 +339,8 @@ fn mount_bind(env: &MountEnv, m: &Mount, o: &MountOptions) -> StageResult<()> {
     drop(fd);
     let needs_remount = !(o.flags & !MsFlags::MS_REMOUNT).is_empty() || !o.cleared.is_empty();
     if needs_remount {
-        let fd = env
-            .root
-            .resolve(dest)
-            .map_err(|e| err(op.clone(), dest, e))?;
-        remount_bind(&fd_path(&fd), o, false)
-            .map_err(|e| err("remount bind mount on".into(), dest, e))?;
+        let fd = env.root.resolve(dest).map_err(|e| err(op.clone(), dest, e))?;
+        remount_bind(&fd_path(&fd), o, false).map_err(|e| err("remount bind mount on".into(), dest, e))?;
     }
     apply_propagation(env, dest, o)
 }
@@ -436,18 +355,8 @@ mod tests {
 
     #[test]
     fn parses_flags_data_and_propagation() {
-        let o = opts(&[
-            "nosuid",
-            "noexec",
-            "newinstance",
-            "ptmxmode=0666",
-            "mode=0620",
-            "ro",
-        ]);
-        assert_eq!(
-            o.flags,
-            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY
-        );
+        let o = opts(&["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "ro"]);
+        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY);
         assert_eq!(o.data, vec!["newinstance", "ptmxmode=0666", "mode=0620"]);
         let o = opts(&["rbind", "ro", "rw", "rslave"]);
         assert!(o.bind && o.recursive);
@@ -459,13 +368,7 @@ mod tests {
 
     #[test]
     fn relative_bind_source_is_bundle_relative() {
-        assert_eq!(
-            bind_source(Path::new("/b"), Path::new("data")),
-            PathBuf::from("/b/data")
-        );
-        assert_eq!(
-            bind_source(Path::new("/b"), Path::new("/x")),
-            PathBuf::from("/x")
-        );
+        assert_eq!(bind_source(Path::new("/b"), Path::new("data")), PathBuf::from("/b/data"));
+        assert_eq!(bind_source(Path::new("/b"), Path::new("/x")), PathBuf::from("/x"));
     }
 }

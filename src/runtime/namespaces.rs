@@ -33,11 +33,7 @@ pub struct Plan {
 fn ranges(v: Option<&Vec<LinuxIdMapping>>) -> Vec<IdRange> {
     v.into_iter()
         .flatten()
-        .map(|m| IdRange {
-            container: m.container_id(),
-            host: m.host_id(),
-            size: m.size(),
-        })
+        .map(|m| IdRange { container: m.container_id(), host: m.host_id(), size: m.size() })
         .collect()
 }
 
@@ -47,18 +43,13 @@ pub fn plan(spec: &Spec, rootless: bool) -> Result<Plan> {
     let mut unshare = CloneFlags::empty();
     let mut userns = None;
     let linux = spec.linux().as_ref();
-    for ns in linux
-        .and_then(|l| l.namespaces().as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for ns in linux.and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
         let Some((flag, name)) = flag_and_name(ns.typ()) else {
             bail!("namespace type {:?} is not supported", ns.typ());
         };
         match ns.path() {
             Some(p) => {
-                let f = std::fs::File::open(p)
-                    .with_context(|| format!("opening {name} namespace {}", p.display()))?;
+                let f = std::fs::File::open(p).with_context(|| format!("opening {name} namespace {}", p.display()))?;
                 join.push((flag, OwnedFd::from(f), p.display().to_string()));
             }
             None => {
@@ -87,15 +78,9 @@ pub fn plan(spec: &Spec, rootless: bool) -> Result<Plan> {
         && !crate::idmap::in_user_namespace()
         && !join.iter().any(|j| j.0 == CloneFlags::CLONE_NEWUSER)
     {
-        bail!(
-            "running rootless needs a user namespace in the config: use a config from `minirun oci spec --rootless`"
-        );
+        bail!("running rootless needs a user namespace in the config: use a config from `minirun oci spec --rootless`");
     }
-    Ok(Plan {
-        join,
-        unshare,
-        userns,
-    })
+    Ok(Plan { join, unshare, userns })
 }
 
 /// Inode identity of a namespace file, to skip joining the one we are already in.
@@ -109,8 +94,7 @@ pub fn same_ns(a: &str, b: &str) -> bool {
 /// In a stage: setns into every planned namespace, in order.
 pub fn join_all(join: &[(CloneFlags, OwnedFd, String)]) -> StageResult<()> {
     for (flag, fd, path) in join {
-        nix::sched::setns(fd, *flag)
-            .map_err(|e| StageError::errno("namespaces", "setns", path.clone(), e))?;
+        nix::sched::setns(fd, *flag).map_err(|e| StageError::errno("namespaces", "setns", path.clone(), e))?;
     }
     Ok(())
 }

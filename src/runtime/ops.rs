@@ -38,11 +38,7 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
 /// Wait until process `pid` has exited (zombie or gone), up to ~10 s.
 fn wait_gone(pid: i32) {
     let Some(fd) = pidfd_open(pid) else { return };
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     // SAFETY: one valid pollfd.
     unsafe { libc::poll(&mut p, 1, 10_000) };
 }
@@ -67,11 +63,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     // The init is blocked opening the fifo for writing; our open released it and it
     // writes one byte. Poll for it, checking that the init is still alive.
     loop {
-        let mut p = libc::pollfd {
-            fd: f.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut p = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
         let n = unsafe { libc::poll(&mut p, 1, 100) };
         if n > 0 {
@@ -86,11 +78,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let mut s = store.live(&r);
     s.status = Status::Running;
     let h = r.minirun.config.hooks().clone().unwrap_or_default();
-    hooks::run_all(
-        "poststart",
-        h.poststart().as_ref(),
-        &serde_json::to_string(&s)?,
-    )?;
+    hooks::run_all("poststart", h.poststart().as_ref(), &serde_json::to_string(&s)?)?;
     Ok(())
 }
 
@@ -100,11 +88,7 @@ fn has_own_pid_ns(r: &Record) -> bool {
         .linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|v| {
-            v.iter().any(|n| {
-                n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()
-            })
-        })
+        .is_some_and(|v| v.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()))
 }
 
 /// Host pids of every process of the container (init first).
@@ -119,36 +103,24 @@ pub fn pids(r: &Record, st: &State) -> Vec<i32> {
         return out;
     }
     let procs: Vec<i32> = std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .collect()
-        })
+        .map(|rd| rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
         .unwrap_or_default();
     if has_own_pid_ns(r) {
         let ns = format!("/proc/{init}/ns/pid");
-        out.extend(procs.into_iter().filter(|&p| {
-            p != init && super::namespaces::same_ns(&format!("/proc/{p}/ns/pid"), &ns)
-        }));
+        out.extend(
+            procs.into_iter().filter(|&p| p != init && super::namespaces::same_ns(&format!("/proc/{p}/ns/pid"), &ns)),
+        );
     } else {
         // Shared pid namespace: the init's descendants.
         let ppid = |p: i32| -> Option<i32> {
             let s = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-            s[s.rfind(')')? + 2..]
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
+            s[s.rfind(')')? + 2..].split_whitespace().nth(1)?.parse().ok()
         };
         let mut i = 0;
         while i < out.len() {
             let parent = out[i];
             out.extend(
-                procs
-                    .iter()
-                    .copied()
-                    .filter(|&p| ppid(p) == Some(parent) && !out.contains(&p))
-                    .collect::<Vec<_>>(),
+                procs.iter().copied().filter(|&p| ppid(p) == Some(parent) && !out.contains(&p)).collect::<Vec<_>>(),
             );
             i += 1;
         }
@@ -198,10 +170,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Status::Created => kill_all_and_wait(&r, &st),
         Status::Running | Status::Paused | Status::Creating => {
             if !force {
-                bail!(
-                    "cannot delete container {id} that is not stopped: {}",
-                    st.status
-                );
+                bail!("cannot delete container {id} that is not stopped: {}", st.status);
             }
             kill_all_and_wait(&r, &st);
         }
@@ -209,11 +178,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let mut s = st.clone();
     s.status = Status::Stopped;
     let h = r.minirun.config.hooks().clone().unwrap_or_default();
-    if let Err(e) = hooks::run_all(
-        "poststop",
-        h.poststop().as_ref(),
-        &serde_json::to_string(&s)?,
-    ) {
+    if let Err(e) = hooks::run_all("poststop", h.poststop().as_ref(), &serde_json::to_string(&s)?) {
         super::log::warn(&format!("{e:#}"));
     }
     if let Some(f) = &r.minirun.freezer {

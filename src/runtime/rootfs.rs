@@ -42,9 +42,8 @@ pub fn setup_rootfs(ctx: &RootfsCtx) -> StageResult<()> {
     let requested = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         None | Some("") => None,
         Some(p) => Some(mounts::propagation_flags(p).ok_or_else(|| {
-            StageError::msg("rootfs", format!("unknown rootfsPropagation {p:?}")).with_hint(
-                "use private, rprivate, slave, rslave, shared, rshared, unbindable or runbindable",
-            )
+            StageError::msg("rootfs", format!("unknown rootfsPropagation {p:?}"))
+                .with_hint("use private, rprivate, slave, rslave, shared, rshared, unbindable or runbindable")
         })?),
     };
     // Refuse a sysctl that would change the host before anything is mounted.
@@ -62,32 +61,18 @@ pub fn setup_rootfs(ctx: &RootfsCtx) -> StageResult<()> {
         .map_err(|e| rerr("set propagation of", "/", e))?;
 
     let rootfs = ctx.rootfs.display().to_string();
-    nix::mount::mount(
-        Some(ctx.rootfs),
-        ctx.rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| rerr("bind mount rootfs", &rootfs, e))?;
+    nix::mount::mount(Some(ctx.rootfs), ctx.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| rerr("bind mount rootfs", &rootfs, e))?;
     // Open the root after binding so lookups see the new mount.
     let root = Root::open(ctx.rootfs).map_err(|e| rerr("open rootfs", &rootfs, e))?;
 
-    let env = MountEnv {
-        root: &root,
-        bundle: ctx.bundle,
-        rootless: ctx.rootless,
-    };
+    let env = MountEnv { root: &root, bundle: ctx.bundle, rootless: ctx.rootless };
     for m in ctx.spec.mounts().as_deref().unwrap_or(&[]) {
         mounts::mount_one(&env, m)?;
     }
 
     let mut devs = devices::default_devices();
-    for d in linux
-        .and_then(|l| l.devices().as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
         let d = devices::from_spec(d)?;
         devs.retain(|x| x.path != d.path);
         devs.push(d);
@@ -96,12 +81,7 @@ pub fn setup_rootfs(ctx: &RootfsCtx) -> StageResult<()> {
         devices::create(&root, d, ctx.rootless)?;
     }
     devices::create_symlinks(&root)?;
-    let terminal = ctx
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
+    let terminal = ctx.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     if terminal {
         devices::create_console(&root)?;
     }
@@ -113,14 +93,8 @@ pub fn setup_rootfs(ctx: &RootfsCtx) -> StageResult<()> {
         pivot_root(ctx.rootfs)?;
     }
     if let Some(p) = requested.filter(|p| p.contains(MsFlags::MS_SHARED)) {
-        nix::mount::mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            p | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| rerr("set propagation of", "/", e))?;
+        nix::mount::mount(None::<&str>, "/", None::<&str>, p | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| rerr("set propagation of", "/", e))?;
     }
 
     if let Some(sysctls) = sysctls {
@@ -128,36 +102,17 @@ pub fn setup_rootfs(ctx: &RootfsCtx) -> StageResult<()> {
     }
 
     let root = Root::open(Path::new("/")).map_err(|e| rerr("open", "/", e))?;
-    for p in linux
-        .and_then(|l| l.masked_paths().as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
         mask_path(&root, p)?;
     }
-    for p in linux
-        .and_then(|l| l.readonly_paths().as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
         readonly_path(&root, p)?;
     }
-    if ctx
-        .spec
-        .root()
-        .as_ref()
-        .and_then(|r| r.readonly())
-        .unwrap_or(false)
-    {
-        let ro = MountOptions {
-            flags: MsFlags::MS_RDONLY,
-            ..Default::default()
-        };
-        mounts::remount_bind(Path::new("/"), &ro, false)
-            .map_err(|e| rerr("remount read-only", "/", e))?;
+    if ctx.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        let ro = MountOptions { flags: MsFlags::MS_RDONLY, ..Default::default() };
+        mounts::remount_bind(Path::new("/"), &ro, false).map_err(|e| rerr("remount read-only", "/", e))?;
     }
-    std::env::set_current_dir("/")
-        .map_err(|e| rerr("chdir", "/", Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    std::env::set_current_dir("/").map_err(|e| rerr("chdir", "/", Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
     Ok(())
 }
 
@@ -168,14 +123,8 @@ fn pivot_root(rootfs: &Path) -> StageResult<()> {
     nix::unistd::chdir(rootfs).map_err(|e| rerr("chdir", &p, e))?;
     nix::unistd::pivot_root(".", ".").map_err(|e| rerr("pivot_root", &p, e))?;
     // Make the old root a slave so the detach below does not propagate to the host.
-    nix::mount::mount(
-        None::<&str>,
-        ".",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| rerr("set propagation of old root", "/", e))?;
+    nix::mount::mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| rerr("set propagation of old root", "/", e))?;
     nix::mount::umount2(".", MntFlags::MNT_DETACH).map_err(|e| rerr("unmount old root", "/", e))?;
     nix::unistd::chdir("/").map_err(|e| rerr("chdir", "/", e))
 }
@@ -184,14 +133,8 @@ fn pivot_root(rootfs: &Path) -> StageResult<()> {
 fn move_root(rootfs: &Path) -> StageResult<()> {
     let p = rootfs.display().to_string();
     nix::unistd::chdir(rootfs).map_err(|e| rerr("chdir", &p, e))?;
-    nix::mount::mount(
-        Some(rootfs),
-        "/",
-        None::<&str>,
-        MsFlags::MS_MOVE,
-        None::<&str>,
-    )
-    .map_err(|e| rerr("move rootfs mount to", "/", e))?;
+    nix::mount::mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+        .map_err(|e| rerr("move rootfs mount to", "/", e))?;
     nix::unistd::chroot(".").map_err(|e| rerr("chroot", &p, e))?;
     nix::unistd::chdir("/").map_err(|e| rerr("chdir", "/", e))
 }
@@ -213,10 +156,7 @@ const IPC_SYSCTLS: &[&str] = &[
 pub fn check_sysctl(name: &str, spec: &Spec) -> StageResult<()> {
     use oci_spec::runtime::LinuxNamespaceType as T;
     let has = |t: T| {
-        spec.linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_ref())
-            .is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
+        spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
     };
     let needs = if IPC_SYSCTLS.contains(&name) || name.starts_with("fs.mqueue.") {
         Some((T::Ipc, "ipc"))
@@ -229,15 +169,11 @@ pub fn check_sysctl(name: &str, spec: &Spec) -> StageResult<()> {
     };
     match needs {
         Some((t, _)) if has(t) => Ok(()),
-        Some((_, ns)) => Err(StageError::msg(
-            "sysctl",
-            format!("sysctl {name} needs a private {ns} namespace"),
-        )
-        .with_hint(format!("add {{\"type\": \"{ns}\"}} to linux.namespaces"))),
-        None => Err(StageError::msg(
-            "sysctl",
-            format!("sysctl {name} is not namespaced: setting it would change the host"),
-        )),
+        Some((_, ns)) => Err(StageError::msg("sysctl", format!("sysctl {name} needs a private {ns} namespace"))
+            .with_hint(format!("add {{\"type\": \"{ns}\"}} to linux.namespaces"))),
+        None => {
+            Err(StageError::msg("sysctl", format!("sysctl {name} is not namespaced: setting it would change the host")))
+        }
     }
 }
 
@@ -248,19 +184,11 @@ fn write_sysctls(sysctls: &std::collections::HashMap<String, String>) -> StageRe
     keys.sort();
     for k in keys {
         if k.contains("..") || k.contains('\0') {
-            return Err(StageError::msg(
-                "sysctl",
-                format!("invalid sysctl name {k:?}"),
-            ));
+            return Err(StageError::msg("sysctl", format!("invalid sysctl name {k:?}")));
         }
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         std::fs::write(&path, sysctls[k].as_bytes()).map_err(|e| {
-            StageError::new(
-                "sysctl",
-                format!("write sysctl {k} ="),
-                Some(path.clone()),
-                e.raw_os_error(),
-            )
+            StageError::new("sysctl", format!("write sysctl {k} ="), Some(path.clone()), e.raw_os_error())
         })?;
     }
     Ok(())
@@ -275,21 +203,9 @@ fn mask_path(root: &Root, path: &str) -> StageResult<()> {
     };
     let target = fd_path(&fd);
     let r = if is_dir(&fd).unwrap_or(false) {
-        nix::mount::mount(
-            Some("tmpfs"),
-            &target,
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            Some("size=0k,mode=0755"),
-        )
+        nix::mount::mount(Some("tmpfs"), &target, Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k,mode=0755"))
     } else {
-        nix::mount::mount(
-            Some("/dev/null"),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
+        nix::mount::mount(Some("/dev/null"), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
     };
     r.map_err(|e| StageError::errno("mounts", "mask", path, e))
 }
@@ -302,23 +218,11 @@ fn readonly_path(root: &Root, path: &str) -> StageResult<()> {
         Err(e) => return Err(StageError::errno("mounts", "make read-only", path, e)),
     };
     let target = fd_path(&fd);
-    nix::mount::mount(
-        Some(&target),
-        &target,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| StageError::errno("mounts", "make read-only", path, e))?;
-    let fd = root
-        .resolve(Path::new(path))
+    nix::mount::mount(Some(&target), &target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .map_err(|e| StageError::errno("mounts", "make read-only", path, e))?;
-    let ro = MountOptions {
-        flags: MsFlags::MS_RDONLY,
-        ..Default::default()
-    };
-    mounts::remount_bind(&fd_path(&fd), &ro, false)
-        .map_err(|e| StageError::errno("mounts", "make read-only", path, e))
+    let fd = root.resolve(Path::new(path)).map_err(|e| StageError::errno("mounts", "make read-only", path, e))?;
+    let ro = MountOptions { flags: MsFlags::MS_RDONLY, ..Default::default() };
+    mounts::remount_bind(&fd_path(&fd), &ro, false).map_err(|e| StageError::errno("mounts", "make read-only", path, e))
 }
 
 #[cfg(test)]

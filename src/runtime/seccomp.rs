@@ -1,8 +1,6 @@
 //! seccomp filters from `linux.seccomp`, loaded through libseccomp.
 use super::error::{StageError, StageResult};
-use libseccomp::{
-    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
-};
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator, LinuxSyscall};
 use std::str::FromStr;
 
@@ -13,18 +11,12 @@ fn serr(op: impl Into<String>, e: impl std::fmt::Display) -> StageError {
 /// The libseccomp action for an OCI action (errno defaults to EPERM like runc).
 pub fn action(a: LinuxSeccompAction, errno_ret: Option<u32>) -> ScmpAction {
     match a {
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
-            ScmpAction::KillThread
-        }
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
-        LinuxSeccompAction::ScmpActErrno => {
-            ScmpAction::Errno(errno_ret.unwrap_or(libc::EPERM as u32) as i32)
-        }
+        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(errno_ret.unwrap_or(libc::EPERM as u32) as i32),
         LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
-        LinuxSeccompAction::ScmpActTrace => {
-            ScmpAction::Trace(errno_ret.unwrap_or(libc::EPERM as u32) as u16)
-        }
+        LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(errno_ret.unwrap_or(libc::EPERM as u32) as u16),
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
     }
@@ -39,9 +31,7 @@ fn compare(op: LinuxSeccompOperator, value: u64, value_two: Option<u64>) -> (Scm
         LinuxSeccompOperator::ScmpCmpGe => (ScmpCompareOp::GreaterEqual, value),
         LinuxSeccompOperator::ScmpCmpGt => (ScmpCompareOp::Greater, value),
         // OCI: value is the mask, valueTwo the expected result.
-        LinuxSeccompOperator::ScmpCmpMaskedEq => {
-            (ScmpCompareOp::MaskedEqual(value), value_two.unwrap_or(0))
-        }
+        LinuxSeccompOperator::ScmpCmpMaskedEq => (ScmpCompareOp::MaskedEqual(value), value_two.unwrap_or(0)),
     }
 }
 
@@ -50,18 +40,12 @@ fn compare(op: LinuxSeccompOperator, value: u64, value_two: Option<u64>) -> (Scm
 pub fn build(cfg: &LinuxSeccomp, nnp: bool) -> StageResult<ScmpFilterContext> {
     let default = action(cfg.default_action(), cfg.default_errno_ret());
     let mut ctx = ScmpFilterContext::new(default).map_err(|e| serr("create filter", e))?;
-    ctx.set_ctl_nnp(nnp)
-        .map_err(|e| serr("set no_new_privs attribute", e))?;
+    ctx.set_ctl_nnp(nnp).map_err(|e| serr("set no_new_privs attribute", e))?;
     for a in cfg.architectures().as_deref().unwrap_or(&[]) {
-        let name = serde_json::to_value(a)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let arch =
-            ScmpArch::from_str(&name).map_err(|e| serr(format!("architecture {name}"), e))?;
+        let name = serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let arch = ScmpArch::from_str(&name).map_err(|e| serr(format!("architecture {name}"), e))?;
         if !ctx.is_arch_present(arch).unwrap_or(false) {
-            ctx.add_arch(arch)
-                .map_err(|e| serr(format!("add architecture {name}"), e))?;
+            ctx.add_arch(arch).map_err(|e| serr(format!("add architecture {name}"), e))?;
         }
     }
     for rule in cfg.syscalls().as_deref().unwrap_or(&[]) {
@@ -70,11 +54,7 @@ pub fn build(cfg: &LinuxSeccomp, nnp: bool) -> StageResult<ScmpFilterContext> {
     Ok(ctx)
 }
 
-fn add_rule(
-    ctx: &mut ScmpFilterContext,
-    rule: &LinuxSyscall,
-    default: ScmpAction,
-) -> StageResult<()> {
+fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpAction) -> StageResult<()> {
     let act = action(rule.action(), rule.errno_ret());
     if act == default {
         // libseccomp refuses rules that repeat the default action; they change nothing.
@@ -103,8 +83,7 @@ fn add_rule(
         let r = if cmps.is_empty() {
             ctx.add_rule(act, sc).map(drop)
         } else if same_arg_twice {
-            cmps.iter()
-                .try_for_each(|c| ctx.add_rule_conditional(act, sc, &[*c]).map(drop))
+            cmps.iter().try_for_each(|c| ctx.add_rule_conditional(act, sc, &[*c]).map(drop))
         } else {
             ctx.add_rule_conditional(act, sc, &cmps).map(drop)
         };

@@ -22,10 +22,7 @@ pub fn apply_container_settings(spec: &Spec) -> StageResult<()> {
     let new_uts = linux
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Uts));
-    for (what, value) in [
-        ("hostname", spec.hostname()),
-        ("domainname", spec.domainname()),
-    ] {
+    for (what, value) in [("hostname", spec.hostname()), ("domainname", spec.domainname())] {
         let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else {
             continue;
         };
@@ -40,17 +37,9 @@ pub fn apply_container_settings(spec: &Spec) -> StageResult<()> {
             nix::unistd::sethostname(value)
         } else {
             // SAFETY: pointer and length of a live byte slice.
-            Errno::result(unsafe { libc::setdomainname(value.as_ptr().cast(), value.len()) })
-                .map(drop)
+            Errno::result(unsafe { libc::setdomainname(value.as_ptr().cast(), value.len()) }).map(drop)
         };
-        r.map_err(|e| {
-            StageError::new(
-                "process",
-                format!("set {what}"),
-                Some(value.to_string()),
-                Some(e as i32),
-            )
-        })?;
+        r.map_err(|e| StageError::new("process", format!("set {what}"), Some(value.to_string()), Some(e as i32)))?;
     }
     if let Some(p) = spec.process() {
         if let Some(adj) = p.oom_score_adj() {
@@ -94,18 +83,13 @@ fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
 /// setrlimit for each `process.rlimits` entry (also for `exec`ed processes).
 pub fn apply_rlimits(p: &Process) -> StageResult<()> {
     for r in p.rlimits().as_deref().unwrap_or(&[]) {
-        let lim = libc::rlimit {
-            rlim_cur: r.soft(),
-            rlim_max: r.hard(),
-        };
+        let lim = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
         // SAFETY: a valid rlimit struct.
         let res = unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) };
         if res != 0 {
             let e = Errno::last();
-            let name = serde_json::to_value(r.typ())
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let name =
+                serde_json::to_value(r.typ()).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
             let mut err = StageError::new(
                 "process",
                 format!("setrlimit {name} soft={} hard={}", r.soft(), r.hard()),
@@ -113,9 +97,7 @@ pub fn apply_rlimits(p: &Process) -> StageResult<()> {
                 Some(e as i32),
             );
             if e == Errno::EPERM {
-                err = err.with_hint(
-                    "raising a hard limit above the caller's needs CAP_SYS_RESOURCE on the host",
-                );
+                err = err.with_hint("raising a hard limit above the caller's needs CAP_SYS_RESOURCE on the host");
             }
             return Err(err);
         }
@@ -138,9 +120,7 @@ pub fn remember_seccomp(seccomp: Option<&LinuxSeccomp>) {
 }
 
 fn setgroups_denied() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() == "deny")
-        .unwrap_or(false)
+    std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "deny").unwrap_or(false)
 }
 
 fn prctl(op: libc::c_int, arg: libc::c_ulong) -> Result<(), Errno> {
@@ -156,10 +136,7 @@ fn prctl(op: libc::c_int, arg: libc::c_ulong) -> Result<(), Errno> {
 /// then needs CAP_SYS_ADMIN, which is gone after the switch); bounding set (needs
 /// CAP_SETPCAP); groups; setresgid/setresuid with PR_SET_KEEPCAPS; inheritable,
 /// effective, permitted, ambient; no_new_privs; seccomp last when noNewPrivileges is on.
-pub fn finalize_process_with_seccomp(
-    process: &Process,
-    seccomp: Option<&LinuxSeccomp>,
-) -> StageResult<()> {
+pub fn finalize_process_with_seccomp(process: &Process, seccomp: Option<&LinuxSeccomp>) -> StageResult<()> {
     apply_rlimits(process)?;
     let user = process.user();
     if let Some(mask) = user.umask() {
@@ -173,22 +150,15 @@ pub fn finalize_process_with_seccomp(
         super::caps::apply_bounding(c)?;
     }
 
-    let gids: Vec<nix::unistd::Gid> = user
-        .additional_gids()
-        .as_deref()
-        .unwrap_or(&[])
-        .iter()
-        .map(|g| nix::unistd::Gid::from_raw(*g))
-        .collect();
+    let gids: Vec<nix::unistd::Gid> =
+        user.additional_gids().as_deref().unwrap_or(&[]).iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
     if setgroups_denied() {
         if !gids.is_empty() {
             return Err(StageError::msg(
                 "process",
                 "cannot set additional groups: setgroups is denied in this user namespace",
             )
-            .with_hint(
-                "map the groups through newgidmap (subordinate ids) or remove user.additionalGids",
-            ));
+            .with_hint("map the groups through newgidmap (subordinate ids) or remove user.additionalGids"));
         }
     } else {
         nix::unistd::setgroups(&gids).map_err(|e| perr("setgroups", e))?;
@@ -198,11 +168,9 @@ pub fn finalize_process_with_seccomp(
     let (uid, gid) = (user.uid(), user.gid());
     let hint = "the id must be mapped in the container's user namespace";
     let g = nix::unistd::Gid::from_raw(gid);
-    nix::unistd::setresgid(g, g, g)
-        .map_err(|e| perr(format!("setresgid {gid}"), e).with_hint(hint))?;
+    nix::unistd::setresgid(g, g, g).map_err(|e| perr(format!("setresgid {gid}"), e).with_hint(hint))?;
     let u = nix::unistd::Uid::from_raw(uid);
-    nix::unistd::setresuid(u, u, u)
-        .map_err(|e| perr(format!("setresuid {uid}"), e).with_hint(hint))?;
+    nix::unistd::setresuid(u, u, u).map_err(|e| perr(format!("setresuid {uid}"), e).with_hint(hint))?;
     prctl(libc::PR_SET_KEEPCAPS, 0).map_err(|e| perr("prctl(PR_SET_KEEPCAPS)", e))?;
 
     if let Some(c) = process.capabilities() {

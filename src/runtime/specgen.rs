@@ -14,8 +14,8 @@
 //!   and gid to 0, no network namespace (the host network stays usable), /sys as a
 //!   read-only rbind of the host's, no cgroup mount, devpts without gid=5, no resources.
 use oci_spec::runtime::{
-    Capability, LinuxCapabilities, LinuxNamespaceType, LinuxSeccomp, LinuxSeccompAction,
-    LinuxSeccompArg, LinuxSeccompArgBuilder, LinuxSeccompOperator, LinuxSyscall, Spec,
+    Capability, LinuxCapabilities, LinuxNamespaceType, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg,
+    LinuxSeccompArgBuilder, LinuxSeccompOperator, LinuxSyscall, Spec,
 };
 
 /// The syscalls the default profile denies with EPERM.
@@ -111,13 +111,8 @@ pub fn default_seccomp() -> LinuxSeccomp {
 
 /// runc's default capability set (`runc spec`): bounding, effective and permitted.
 fn default_caps() -> LinuxCapabilities {
-    let set: oci_spec::runtime::Capabilities = [
-        Capability::AuditWrite,
-        Capability::Kill,
-        Capability::NetBindService,
-    ]
-    .into_iter()
-    .collect();
+    let set: oci_spec::runtime::Capabilities =
+        [Capability::AuditWrite, Capability::Kill, Capability::NetBindService].into_iter().collect();
     let mut c = LinuxCapabilities::default();
     c.set_bounding(Some(set.clone()));
     c.set_effective(Some(set.clone()));
@@ -130,10 +125,7 @@ fn default_caps() -> LinuxCapabilities {
 /// The config.json `spec [--rootless]` writes (see the module doc for the choices).
 pub fn default_spec(rootless: bool) -> Spec {
     let mut spec = if rootless {
-        Spec::rootless(
-            nix::unistd::getuid().as_raw(),
-            nix::unistd::getgid().as_raw(),
-        )
+        Spec::rootless(nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw())
     } else {
         Spec::default()
     };
@@ -155,9 +147,7 @@ pub fn default_spec(rootless: bool) -> Spec {
         if !rootless {
             // A network namespace keeps the container off the host's interfaces.
             debug_assert!(
-                l.namespaces()
-                    .as_ref()
-                    .is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Network))
+                l.namespaces().as_ref().is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Network))
             );
         }
     }
@@ -172,40 +162,14 @@ mod tests {
     fn rootless_spec_maps_the_caller_and_binds_sys() {
         let s = default_spec(true);
         let l = s.linux().as_ref().unwrap();
-        let ns: Vec<_> = l
-            .namespaces()
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|n| n.typ())
-            .collect();
+        let ns: Vec<_> = l.namespaces().as_ref().unwrap().iter().map(|n| n.typ()).collect();
         assert!(ns.contains(&LinuxNamespaceType::User));
         assert!(!ns.contains(&LinuxNamespaceType::Network));
         let m = &l.uid_mappings().as_ref().unwrap()[0];
-        assert_eq!(
-            (m.container_id(), m.host_id(), m.size()),
-            (0, nix::unistd::getuid().as_raw(), 1)
-        );
-        let sys = s
-            .mounts()
-            .as_ref()
-            .unwrap()
-            .iter()
-            .find(|m| m.destination().to_str() == Some("/sys"))
-            .unwrap();
-        assert!(
-            sys.options()
-                .as_ref()
-                .unwrap()
-                .contains(&"rbind".to_string())
-        );
-        assert!(
-            !s.mounts()
-                .as_ref()
-                .unwrap()
-                .iter()
-                .any(|m| m.typ().as_deref() == Some("cgroup"))
-        );
+        assert_eq!((m.container_id(), m.host_id(), m.size()), (0, nix::unistd::getuid().as_raw(), 1));
+        let sys = s.mounts().as_ref().unwrap().iter().find(|m| m.destination().to_str() == Some("/sys")).unwrap();
+        assert!(sys.options().as_ref().unwrap().contains(&"rbind".to_string()));
+        assert!(!s.mounts().as_ref().unwrap().iter().any(|m| m.typ().as_deref() == Some("cgroup")));
         assert_eq!(s.hostname().as_deref(), Some("minirun"));
     }
 

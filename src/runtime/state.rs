@@ -80,9 +80,7 @@ pub fn validate_id(id: &str) -> Result<()> {
         && id != "."
         && id != ".."
         && id.len() <= 1024
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
     if !ok {
         bail!("invalid container id {id:?}: use letters, digits and . _ + - (not \".\" or \"..\")");
     }
@@ -132,9 +130,7 @@ impl Store {
                 nix::unistd::geteuid()
             );
         }
-        Ok(Store {
-            root: root.to_path_buf(),
-        })
+        Ok(Store { root: root.to_path_buf() })
     }
 
     /// Directory of container `id`.
@@ -158,12 +154,10 @@ impl Store {
     /// Exclusive lock on the container directory.
     pub fn lock(&self, id: &str) -> Result<DirLock> {
         let d = self.dir(id);
-        let f =
-            std::fs::File::open(&d).with_context(|| format!("container {id} does not exist"))?;
+        let f = std::fs::File::open(&d).with_context(|| format!("container {id} does not exist"))?;
         // SAFETY: flock on an fd we own.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("locking {}", d.display()));
+            return Err(std::io::Error::last_os_error()).with_context(|| format!("locking {}", d.display()));
         }
         Ok(DirLock { _f: f })
     }
@@ -191,9 +185,7 @@ impl Store {
     /// Ids of all containers, sorted.
     pub fn ids(&self) -> Result<Vec<String>> {
         let mut v = Vec::new();
-        for e in std::fs::read_dir(&self.root)
-            .with_context(|| format!("reading {}", self.root.display()))?
-        {
+        for e in std::fs::read_dir(&self.root).with_context(|| format!("reading {}", self.root.display()))? {
             let e = e?;
             if e.path().join("state.json").exists() {
                 v.push(e.file_name().to_string_lossy().into_owned());
@@ -213,12 +205,7 @@ impl Store {
             s.pid = 0;
         } else if self.fifo(&s.id).exists() {
             s.status = Status::Created;
-        } else if r
-            .minirun
-            .freezer
-            .as_deref()
-            .is_some_and(super::freezer::is_frozen)
-        {
+        } else if r.minirun.freezer.as_deref().is_some_and(super::freezer::is_frozen) {
             s.status = Status::Paused;
         } else {
             s.status = Status::Running;
@@ -250,6 +237,7 @@ mod tests {
     fn own_start_time() {
         let (t, st) = proc_start(std::process::id() as i32).unwrap();
         assert!(t > 0);
-        assert_eq!(st, 'R');
+        // /proc/PID/stat describes the main thread, which may be asleep while tests run.
+        assert!(matches!(st, 'R' | 'S'), "state {st}");
     }
 }

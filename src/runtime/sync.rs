@@ -109,36 +109,17 @@ pub struct Chan {
 pub fn pair() -> std::io::Result<(Chan, Chan)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: fds is a valid array of two ints.
-    let r = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
+    let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
     if r != 0 {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: both fds were just created and are owned by nobody else.
-    unsafe {
-        Ok((
-            Chan {
-                fd: OwnedFd::from_raw_fd(fds[0]),
-            },
-            Chan {
-                fd: OwnedFd::from_raw_fd(fds[1]),
-            },
-        ))
-    }
+    unsafe { Ok((Chan { fd: OwnedFd::from_raw_fd(fds[0]) }, Chan { fd: OwnedFd::from_raw_fd(fds[1]) })) }
 }
 
 /// Send `data` with an optional fd over a unix socket (MSG_NOSIGNAL: a gone peer is an error, not SIGPIPE).
 pub fn send_raw(sock: RawFd, data: &[u8], fd: Option<RawFd>) -> std::io::Result<()> {
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut _,
-        iov_len: data.len(),
-    };
+    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
     // u64 array keeps the control buffer aligned for cmsghdr.
     let mut cbuf = [0u64; 8];
     // SAFETY: msghdr is plain data; all pointers outlive the sendmsg call.
@@ -171,10 +152,7 @@ pub fn send_raw(sock: RawFd, data: &[u8], fd: Option<RawFd>) -> std::io::Result<
 
 /// Receive one packet and an optional attached fd. Empty data = EOF.
 pub fn recv_raw(sock: RawFd, buf: &mut [u8]) -> std::io::Result<(usize, Option<OwnedFd>)> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     let mut cbuf = [0u64; 8];
     // SAFETY: as in send_raw; received fds are taken into OwnedFd exactly once.
     unsafe {
@@ -226,28 +204,18 @@ impl Chan {
 
     /// In a stage: send, turning a failure into a StageError.
     pub fn stage_send(&self, m: &Msg, fd: Option<RawFd>) -> StageResult<()> {
-        self.send(m, fd)
-            .map_err(|e| io_stage("sync", "send to the caller on", "the sync socket", &e))
+        self.send(m, fd).map_err(|e| io_stage("sync", "send to the caller on", "the sync socket", &e))
     }
 
     /// In a stage: wait for exactly `want` from the caller.
     pub fn stage_expect(&self, want: &str) -> StageResult<Msg> {
         match self.recv() {
             Ok(Some((m, _))) if name(&m) == want => Ok(m),
-            Ok(Some((m, _))) => Err(StageError::msg(
-                "sync",
-                format!("expected {want} from the caller, got {}", name(&m)),
-            )),
-            Ok(None) => Err(StageError::msg(
-                "sync",
-                format!("the caller went away while waiting for {want}"),
-            )),
-            Err(e) => Err(io_stage(
-                "sync",
-                "receive from the caller on",
-                "the sync socket",
-                &e,
-            )),
+            Ok(Some((m, _))) => {
+                Err(StageError::msg("sync", format!("expected {want} from the caller, got {}", name(&m))))
+            }
+            Ok(None) => Err(StageError::msg("sync", format!("the caller went away while waiting for {want}"))),
+            Err(e) => Err(io_stage("sync", "receive from the caller on", "the sync socket", &e)),
         }
     }
 }
@@ -279,9 +247,7 @@ mod tests {
         assert!(s.accept(&Msg::UsernsReady).is_err());
         s.accept(&Msg::Pid { pid: 1 }).unwrap();
         assert!(s.accept(&Msg::Pty).is_err());
-        let err = Msg::Error {
-            error: StageError::msg("x", "y"),
-        };
+        let err = Msg::Error { error: StageError::msg("x", "y") };
         s.accept(&err).unwrap();
         s.accept(&Msg::Ready).unwrap();
     }
@@ -294,21 +260,8 @@ mod tests {
         let (m, fd) = b.recv().unwrap().unwrap();
         assert_eq!(m, Msg::Pty);
         assert!(fd.is_some());
-        a.send(
-            &Msg::Continue {
-                created: "{}".into(),
-                state: "{}".into(),
-            },
-            None,
-        )
-        .unwrap();
-        assert_eq!(
-            b.recv().unwrap().unwrap().0,
-            Msg::Continue {
-                created: "{}".into(),
-                state: "{}".into()
-            }
-        );
+        a.send(&Msg::Continue { created: "{}".into(), state: "{}".into() }, None).unwrap();
+        assert_eq!(b.recv().unwrap().unwrap().0, Msg::Continue { created: "{}".into(), state: "{}".into() });
         drop(a);
         assert!(b.recv().unwrap().is_none());
     }

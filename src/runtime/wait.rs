@@ -27,11 +27,7 @@ pub fn forwarded() -> SigSet {
 /// Write a pid file atomically, without a trailing newline (runc, crun).
 pub fn write_pid_file(p: Option<&Path>, pid: i32) -> Result<()> {
     if let Some(p) = p {
-        let p = if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            std::env::current_dir()?.join(p)
-        };
+        let p = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) };
         crate::fsutil::atomic_write(&p, pid.to_string().as_bytes())
             .with_context(|| format!("writing pid file {}", p.display()))?;
     }

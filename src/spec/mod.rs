@@ -104,12 +104,10 @@ pub struct RunRequest {
     pub rootless: bool,
 }
 
-/// Where minirun's seccomp profile comes from. The default profile lives in
-/// `crate::runtime::specgen::default_seccomp` (branch `engine`); until it is merged
-/// here this returns None (no filter). Lead: replace the body with
-/// `Some(crate::runtime::specgen::default_seccomp())`.
+/// The seccomp profile of high-level containers: the engine's default (the same one
+/// `minirun oci spec` writes).
 fn default_seccomp() -> Option<LinuxSeccomp> {
-    None
+    Some(crate::runtime::specgen::default_seccomp())
 }
 
 fn is_kernel_fs(p: &Path) -> bool {

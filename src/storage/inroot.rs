@@ -14,18 +14,13 @@ use std::path::Path;
 
 /// Turn a -1 return into the errno as an io::Error.
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
 }
 
 /// A byte string as a C string; tar names cannot contain NUL, so this only fails on
 /// hostile input, which gets a clear error.
 pub fn cstr(b: &[u8]) -> io::Result<CString> {
-    CString::new(b)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "name contains a NUL byte"))
+    CString::new(b).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "name contains a NUL byte"))
 }
 
 /// `struct open_how` of openat2(2) (libc's is non-exhaustive).
@@ -47,15 +42,20 @@ impl Root {
         let c = cstr(path.as_os_str().as_bytes())?;
         // SAFETY: plain open(2) of a C string; the fd is owned below.
         let fd = cvt(unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
+            libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
         })?;
         // SAFETY: fd was just returned by open and is ours.
-        Ok(Root {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        Ok(Root { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+    }
+
+    /// Open `path` as the boundary, following a final symlink or magic link (a
+    /// container's `/proc/PID/root`).
+    pub fn open_following(path: &Path) -> io::Result<Root> {
+        let c = cstr(path.as_os_str().as_bytes())?;
+        // SAFETY: plain open(2) of a C string; the fd is owned below.
+        let fd = cvt(unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) })?;
+        // SAFETY: fd was just returned by open and is ours.
+        Ok(Root { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
     }
 
     /// The raw fd of the root, usable as the dirfd of *at calls.
@@ -135,11 +135,7 @@ pub fn kind_at(dir: RawFd, name: &CStr) -> io::Result<Option<Kind>> {
     let r = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
     if r < 0 {
         let e = io::Error::last_os_error();
-        return if e.raw_os_error() == Some(libc::ENOENT) {
-            Ok(None)
-        } else {
-            Err(e)
-        };
+        return if e.raw_os_error() == Some(libc::ENOENT) { Ok(None) } else { Err(e) };
     }
     Ok(Some(match st.st_mode & libc::S_IFMT {
         libc::S_IFDIR => Kind::Dir,
@@ -262,8 +258,7 @@ fn list_dir(d: &File) -> io::Result<Vec<CString>> {
 /// fchownat without following a symlink.
 pub fn chown(dir: RawFd, name: &CStr, uid: u32, gid: u32) -> io::Result<()> {
     // SAFETY: valid dirfd and C string.
-    cvt(unsafe { libc::fchownat(dir, name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })
-        .map(drop)
+    cvt(unsafe { libc::fchownat(dir, name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) }).map(drop)
 }
 
 /// fchown on an open file.
@@ -283,35 +278,21 @@ pub fn fchmod(fd: RawFd, mode: u32) -> io::Result<()> {
 pub fn chmod_nofollow(dir: RawFd, name: &CStr, mode: u32) -> io::Result<()> {
     // SAFETY: fchmodat2 with valid dirfd and C string.
     let r = unsafe {
-        libc::syscall(
-            libc::SYS_fchmodat2,
-            dir,
-            name.as_ptr(),
-            mode as libc::mode_t,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
+        libc::syscall(libc::SYS_fchmodat2, dir, name.as_ptr(), mode as libc::mode_t, libc::AT_SYMLINK_NOFOLLOW)
     };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
 /// A (seconds, nanoseconds) pair as a timespec.
 pub fn timespec(t: (i64, u32)) -> libc::timespec {
-    libc::timespec {
-        tv_sec: t.0 as libc::time_t,
-        tv_nsec: t.1 as libc::c_long,
-    }
+    libc::timespec { tv_sec: t.0 as libc::time_t, tv_nsec: t.1 as libc::c_long }
 }
 
 /// utimensat without following a symlink.
 pub fn utimes(dir: RawFd, name: &CStr, atime: (i64, u32), mtime: (i64, u32)) -> io::Result<()> {
     let ts = [timespec(atime), timespec(mtime)];
     // SAFETY: valid dirfd, C string and a two-element timespec array.
-    cvt(unsafe { libc::utimensat(dir, name.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) })
-        .map(drop)
+    cvt(unsafe { libc::utimensat(dir, name.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) }).map(drop)
 }
 
 /// futimens on an open file.
@@ -324,8 +305,7 @@ pub fn futimes(fd: RawFd, atime: (i64, u32), mtime: (i64, u32)) -> io::Result<()
 /// fsetxattr on an open file or directory.
 pub fn fsetxattr(fd: RawFd, key: &CStr, value: &[u8]) -> io::Result<()> {
     // SAFETY: fd we hold, C string key and a byte buffer with its length.
-    cvt(unsafe { libc::fsetxattr(fd, key.as_ptr(), value.as_ptr().cast(), value.len(), 0) })
-        .map(drop)
+    cvt(unsafe { libc::fsetxattr(fd, key.as_ptr(), value.as_ptr().cast(), value.len(), 0) }).map(drop)
 }
 
 /// lsetxattr on `name` inside the already-resolved directory `dir`, for nodes that
@@ -336,14 +316,5 @@ pub fn lsetxattr_at(dir: RawFd, name: &CStr, key: &CStr, value: &[u8]) -> io::Re
     p.extend_from_slice(name.to_bytes());
     let p = cstr(&p)?;
     // SAFETY: C strings and a byte buffer with its length.
-    cvt(unsafe {
-        libc::lsetxattr(
-            p.as_ptr(),
-            key.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    })
-    .map(drop)
+    cvt(unsafe { libc::lsetxattr(p.as_ptr(), key.as_ptr(), value.as_ptr().cast(), value.len(), 0) }).map(drop)
 }

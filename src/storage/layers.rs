@@ -49,10 +49,7 @@ pub const LINK_DIR: &str = "l";
 impl LayerStore {
     /// The layer store of `paths` (directories are created by [`LayerStore::ensure`]).
     pub fn new(paths: &Paths) -> LayerStore {
-        LayerStore {
-            root: paths.layers(),
-            tmp: paths.tmp(),
-        }
+        LayerStore { root: paths.layers(), tmp: paths.tmp() }
     }
 
     /// Create `layers/` and `layers/l/`.
@@ -109,9 +106,7 @@ impl LayerStore {
         const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
         let mut b = [0u8; 26];
         getrandom::fill(&mut b).expect("getrandom");
-        b.iter()
-            .map(|x| ALPHA[(*x as usize) % ALPHA.len()] as char)
-            .collect()
+        b.iter().map(|x| ALPHA[(*x as usize) % ALPHA.len()] as char).collect()
     }
 
     /// Move a finished staging directory (holding `diff/`) into the store under the
@@ -134,8 +129,7 @@ impl LayerStore {
             .with_context(|| format!("creating link {}", link.display()))?;
         if let Err(e) = std::fs::rename(staging, &dest) {
             let _ = std::fs::remove_file(&link);
-            return Err(e)
-                .with_context(|| format!("renaming {} to {}", staging.display(), dest.display()));
+            return Err(e).with_context(|| format!("renaming {} to {}", staging.display(), dest.display()));
         }
         crate::fsutil::fsync_dir(&self.root)?;
         Ok(true)
@@ -154,19 +148,15 @@ impl LayerStore {
         }
         let dir = self.dir(chain);
         if dir.exists() {
-            self.discard(&dir)
-                .with_context(|| format!("removing layer {chain}"))?;
+            self.discard(&dir).with_context(|| format!("removing layer {chain}"))?;
         }
         Ok(())
     }
 
     /// Rename a directory into tmp/ (it vanishes from the store at once), then delete it.
     fn discard(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(&self.tmp)
-            .with_context(|| format!("creating {}", self.tmp.display()))?;
-        let aside = self
-            .tmp
-            .join(format!("rm-{}", &crate::fsutil::random_id()[..16]));
+        std::fs::create_dir_all(&self.tmp).with_context(|| format!("creating {}", self.tmp.display()))?;
+        let aside = self.tmp.join(format!("rm-{}", &crate::fsutil::random_id()[..16]));
         std::fs::rename(dir, &aside).with_context(|| format!("moving {} aside", dir.display()))?;
         remove_dir_all_if_exists(&aside)
     }
@@ -178,8 +168,7 @@ impl LayerStore {
         if let Ok(rd) = std::fs::read_dir(self.link_dir()) {
             for e in rd.flatten() {
                 if !e.path().join(".").exists() {
-                    std::fs::remove_file(e.path())
-                        .with_context(|| format!("removing {}", e.path().display()))?;
+                    std::fs::remove_file(e.path()).with_context(|| format!("removing {}", e.path().display()))?;
                     n += 1;
                 }
             }

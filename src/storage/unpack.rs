@@ -60,27 +60,15 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path, opts: &UnpackOptions) -> Re
     let count = Cell::new(0u64);
     // Headers are read 512 bytes at a time: buffer them, while big content reads
     // (larger than the buffer) go straight through.
-    let limited = Limited {
-        inner: io::BufReader::with_capacity(STREAM_BUF, reader),
-        count: &count,
-        limit: opts.max_bytes,
-    };
-    let root =
-        Root::open(dest).with_context(|| format!("opening layer directory {}", dest.display()))?;
-    let mut u = Unpacker::new(root, opts)
-        .with_context(|| format!("opening layer directory {}", dest.display()))?;
+    let limited =
+        Limited { inner: io::BufReader::with_capacity(STREAM_BUF, reader), count: &count, limit: opts.max_bytes };
+    let root = Root::open(dest).with_context(|| format!("opening layer directory {}", dest.display()))?;
+    let mut u = Unpacker::new(root, opts).with_context(|| format!("opening layer directory {}", dest.display()))?;
     let mut archive = tar::Archive::new(limited);
     let limit_err = |e: anyhow::Error, u: &Unpacker| {
         if count.get() > opts.max_bytes || e.chain().any(|c| c.is::<LimitExceeded>()) {
-            let at = u
-                .last_name
-                .as_deref()
-                .map(|n| format!(" (at entry {:?})", lossy(n)))
-                .unwrap_or_default();
-            anyhow!(
-                "layer exceeds the limit of {} bytes uncompressed{at}",
-                opts.max_bytes
-            )
+            let at = u.last_name.as_deref().map(|n| format!(" (at entry {:?})", lossy(n))).unwrap_or_default();
+            anyhow!("layer exceeds the limit of {} bytes uncompressed{at}", opts.max_bytes)
         } else {
             e
         }
@@ -109,10 +97,7 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path, opts: &UnpackOptions) -> Re
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                return Err(limit_err(
-                    anyhow!(e).context("reading the layer stream after the end of the tar"),
-                    &u,
-                ));
+                return Err(limit_err(anyhow!(e).context("reading the layer stream after the end of the tar"), &u));
             }
         }
     }
@@ -126,11 +111,7 @@ struct LimitExceeded(u64);
 
 impl std::fmt::Display for LimitExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "layer exceeds the limit of {} bytes uncompressed",
-            self.0
-        )
+        write!(f, "layer exceeds the limit of {} bytes uncompressed", self.0)
     }
 }
 
@@ -216,8 +197,8 @@ impl<'o> Unpacker<'o> {
         // Directory modes are applied at the end, so only the root can be setgid
         // while unpacking; without it a new file already has our uid and gid.
         // SAFETY: geteuid/getegid cannot fail.
-        let own_ids = (!inroot::is_setgid_dir(root_dir.as_raw_fd())?)
-            .then(|| unsafe { (libc::geteuid(), libc::getegid()) });
+        let own_ids =
+            (!inroot::is_setgid_dir(root_dir.as_raw_fd())?).then(|| unsafe { (libc::geteuid(), libc::getegid()) });
         Ok(Unpacker {
             root,
             root_dir,
@@ -247,12 +228,7 @@ impl<'o> Unpacker<'o> {
             self.stats.entries += 1;
             let res = self.entry(&mut entry, &name);
             self.last_name = Some(name);
-            res.with_context(|| {
-                format!(
-                    "entry {:?}",
-                    lossy(self.last_name.as_deref().unwrap_or_default())
-                )
-            })?;
+            res.with_context(|| format!("entry {:?}", lossy(self.last_name.as_deref().unwrap_or_default())))?;
         }
         Ok(())
     }
@@ -274,10 +250,7 @@ impl<'o> Unpacker<'o> {
         let path = normalize(name)?;
         let (parent, base) = split_last(&path);
         if parent.split(|&c| c == b'/').any(|c| c.starts_with(b".wh.")) {
-            if parent
-                .split(|&c| c == b'/')
-                .any(|c| c.starts_with(b".wh..wh."))
-            {
+            if parent.split(|&c| c == b'/').any(|c| c.starts_with(b".wh..wh.")) {
                 self.aufs_meta.add(|| lossy(name));
                 return Ok(());
             }
@@ -293,28 +266,18 @@ impl<'o> Unpacker<'o> {
             let m = self.meta(entry)?;
             self.set_owner(self.root_dir.as_raw_fd(), &cstr(b".")?, m.uid, m.gid, name)?;
             self.set_xattrs_dir(self.root_dir.as_raw_fd(), &cstr(b".")?, &m.xattrs, name)?;
-            self.deferred.push(DirMeta {
-                path,
-                mode: m.mode,
-                atime: m.atime,
-                mtime: m.mtime,
-            });
+            self.deferred.push(DirMeta { path, mode: m.mode, atime: m.atime, mtime: m.mtime });
             return Ok(());
         }
         let c = cstr(base)?;
         match et {
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                self.file(entry, &path, &c, name)
-            }
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => self.file(entry, &path, &c, name),
             EntryType::Directory => self.dir(entry, &path, &c, name),
             EntryType::Symlink => self.symlink(entry, &path, &c, name),
             EntryType::Link => self.hardlink(entry, &path, &c),
-            EntryType::Fifo | EntryType::Char | EntryType::Block => {
-                self.node(entry, et, &path, &c, name)
-            }
+            EntryType::Fifo | EntryType::Char | EntryType::Block => self.node(entry, et, &path, &c, name),
             other => {
-                self.unsupported
-                    .add(|| format!("{} (type {:?})", lossy(name), other.as_byte() as char));
+                self.unsupported.add(|| format!("{} (type {:?})", lossy(name), other.as_byte() as char));
                 Ok(())
             }
         }
@@ -325,12 +288,7 @@ impl<'o> Unpacker<'o> {
         let deferred = std::mem::take(&mut self.deferred);
         for d in &deferred {
             let (parent, base) = split_last(&d.path);
-            let ctx = || {
-                format!(
-                    "entry {:?}: setting directory mode and times",
-                    lossy(&d.path)
-                )
-            };
+            let ctx = || format!("entry {:?}: setting directory mode and times", lossy(&d.path));
             let f = if d.path.is_empty() {
                 inroot::open_dir_rd(self.root_dir.as_raw_fd(), &cstr(b".")?)
             } else {
@@ -342,12 +300,7 @@ impl<'o> Unpacker<'o> {
             // A later entry replaced or removed the directory: nothing left to set.
             let f = match f {
                 Ok(f) => f,
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
-                    ) =>
-                {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)) => {
                     continue;
                 }
                 Err(e) => return Err(e).with_context(ctx),
@@ -356,26 +309,15 @@ impl<'o> Unpacker<'o> {
             inroot::futimes(f.as_raw_fd(), d.atime, d.mtime).with_context(ctx)?;
         }
         let lines = [
-            (
-                &self.skipped_devices,
-                "device nodes skipped (cannot create devices rootless)",
-            ),
-            (
-                &self.chown_failed,
-                "files kept our own owner (chown to an unmapped id failed)",
-            ),
-            (
-                &self.xattr_refused,
-                "xattrs refused by the filesystem and skipped",
-            ),
+            (&self.skipped_devices, "device nodes skipped (cannot create devices rootless)"),
+            (&self.chown_failed, "files kept our own owner (chown to an unmapped id failed)"),
+            (&self.xattr_refused, "xattrs refused by the filesystem and skipped"),
             (&self.unsupported, "entries of an unsupported type skipped"),
             (&self.aufs_meta, "aufs metadata entries (.wh..wh.*) skipped"),
         ];
         for (t, what) in lines {
             if t.count > 0 {
-                self.stats
-                    .warnings
-                    .push(format!("{} {what}; first: {}", t.count, t.first));
+                self.stats.warnings.push(format!("{} {what}; first: {}", t.count, t.first));
             }
         }
         Ok(())

@@ -14,17 +14,11 @@ pub const TEST_USER: &str = "minirun-test";
 pub fn fixtures() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = PathBuf::from(
-            std::env::var("MINIRUN_FIXTURES")
-                .unwrap_or_else(|_| "/var/tmp/minirun-fixtures".into()),
-        );
+        let dir =
+            PathBuf::from(std::env::var("MINIRUN_FIXTURES").unwrap_or_else(|_| "/var/tmp/minirun-fixtures".into()));
         if !dir.join(".complete").exists() {
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs-fixtures/build.py");
-            let st = Command::new("python3")
-                .arg(script)
-                .arg(&dir)
-                .status()
-                .expect("python3");
+            let st = Command::new("python3").arg(script).arg(&dir).status().expect("python3");
             assert!(st.success(), "building fixtures failed");
         }
         dir
@@ -41,19 +35,10 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// uid and gid of the test user; panics (as root) when setup did not create it.
 pub fn test_user_ids() -> (u32, u32) {
-    let out = Command::new("id")
-        .args(["-u", TEST_USER])
-        .output()
-        .expect("id");
-    assert!(
-        out.status.success(),
-        "test user {TEST_USER} missing: run scripts/setup.sh (make test does)"
-    );
+    let out = Command::new("id").args(["-u", TEST_USER]).output().expect("id");
+    assert!(out.status.success(), "test user {TEST_USER} missing: run scripts/setup.sh (make test does)");
     let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    let out = Command::new("id")
-        .args(["-g", TEST_USER])
-        .output()
-        .expect("id");
+    let out = Command::new("id").args(["-g", TEST_USER]).output().expect("id");
     let gid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     (uid, gid)
 }
@@ -76,11 +61,7 @@ fn shared_binary() -> PathBuf {
         let dst = dir.join("minirun");
         std::fs::copy(binary(), &dst).unwrap();
         std::os::unix::fs::symlink("minirun", dir.join("minirun-oci")).ok();
-        Command::new("chmod")
-            .args(["-R", "a+rX"])
-            .arg(&dir)
-            .status()
-            .unwrap();
+        Command::new("chmod").args(["-R", "a+rX"]).arg(&dir).status().unwrap();
         dst
     })
     .clone()
@@ -108,50 +89,28 @@ fn mkdtemp(prefix: &str) -> PathBuf {
 }
 
 fn nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
 
 impl Env {
     /// A root instance.
     pub fn root() -> Env {
-        assert!(
-            is_root(),
-            "integration tests run as root (they switch to {TEST_USER} for rootless)"
-        );
+        assert!(is_root(), "integration tests run as root (they switch to {TEST_USER} for rootless)");
         let root = mkdtemp("minirun-t");
-        Env {
-            rootless: false,
-            xdg_runtime: root.join("xdg"),
-            root,
-            uid: 0,
-            gid: 0,
-        }
+        Env { rootless: false, xdg_runtime: root.join("xdg"), root, uid: 0, gid: 0 }
     }
 
     /// A rootless instance running as the unprivileged test user.
     pub fn rootless() -> Env {
-        assert!(
-            is_root(),
-            "integration tests run as root (they switch to {TEST_USER} for rootless)"
-        );
+        assert!(is_root(), "integration tests run as root (they switch to {TEST_USER} for rootless)");
         let (uid, gid) = test_user_ids();
         let root = mkdtemp("minirun-tu");
         let xdg = mkdtemp("minirun-xdg");
         for d in [&root, &xdg] {
             std::os::unix::fs::chown(d, Some(uid), Some(gid)).unwrap();
-            std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                .unwrap();
+            std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
         }
-        Env {
-            rootless: true,
-            root,
-            xdg_runtime: xdg,
-            uid,
-            gid,
-        }
+        Env { rootless: true, root, xdg_runtime: xdg, uid, gid }
     }
 
     /// Both flavours, for tests that must pass as root and rootless.
@@ -165,13 +124,8 @@ impl Env {
 
     /// A scratch directory the instance's user may write (removed with the Env).
     pub fn scratch(&self, name: &str) -> PathBuf {
-        let p = self.root.join("..").join(format!(
-            "{}-{name}",
-            self.root.file_name().unwrap().to_string_lossy()
-        ));
-        let p = std::fs::canonicalize(p.parent().unwrap())
-            .unwrap()
-            .join(p.file_name().unwrap());
+        let p = self.root.join("..").join(format!("{}-{name}", self.root.file_name().unwrap().to_string_lossy()));
+        let p = std::fs::canonicalize(p.parent().unwrap()).unwrap().join(p.file_name().unwrap());
         std::fs::create_dir_all(&p).unwrap();
         if self.rootless {
             std::os::unix::fs::chown(&p, Some(self.uid), Some(self.gid)).unwrap();
@@ -183,14 +137,7 @@ impl Env {
     pub fn raw_command(&self, program: &Path) -> Command {
         if self.rootless {
             let mut c = Command::new("setpriv");
-            c.args([
-                "--reuid",
-                &self.uid.to_string(),
-                "--regid",
-                &self.gid.to_string(),
-                "--init-groups",
-                "--",
-            ]);
+            c.args(["--reuid", &self.uid.to_string(), "--regid", &self.gid.to_string(), "--init-groups", "--"]);
             c.arg(program);
             c.env("HOME", format!("/home/{TEST_USER}"));
             c.env("USER", TEST_USER);
@@ -204,14 +151,9 @@ impl Env {
 
     /// `minirun --root <root> ARGS…`, as the right user.
     pub fn command(&self, args: &[&str]) -> Command {
-        let bin = if self.rootless {
-            shared_binary()
-        } else {
-            binary()
-        };
+        let bin = if self.rootless { shared_binary() } else { binary() };
         let mut c = self.raw_command(&bin);
-        c.env_remove("MINIRUN_ROOT")
-            .env_remove("MINIRUN_STORAGE_DRIVER");
+        c.env_remove("MINIRUN_ROOT").env_remove("MINIRUN_STORAGE_DRIVER");
         c.arg("--root").arg(&self.root).args(args);
         c.stdin(Stdio::null());
         c
@@ -273,18 +215,10 @@ impl Drop for Env {
         for m in left.iter().rev() {
             let _ = Command::new("umount").arg("-l").arg(m).status();
         }
-        let name = self
-            .root
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let name = self.root.file_name().unwrap().to_string_lossy().into_owned();
         if let Ok(rd) = std::fs::read_dir(self.root.parent().unwrap()) {
             for e in rd.flatten() {
-                if e.file_name()
-                    .to_string_lossy()
-                    .starts_with(&format!("{name}-"))
-                {
+                if e.file_name().to_string_lossy().starts_with(&format!("{name}-")) {
                     let _ = std::fs::remove_dir_all(e.path());
                 }
             }
@@ -292,11 +226,7 @@ impl Drop for Env {
         let _ = std::fs::remove_dir_all(&self.root);
         let _ = std::fs::remove_dir_all(&self.xdg_runtime);
         if !std::thread::panicking() {
-            assert!(
-                left.is_empty(),
-                "mounts left behind under {}: {left:?}",
-                self.root.display()
-            );
+            assert!(left.is_empty(), "mounts left behind under {}: {left:?}", self.root.display());
         }
     }
 }

@@ -26,20 +26,13 @@ pub fn inspect(env: &Env, name: &str) -> serde_json::Value {
 /// The layer directories (`layers/<hex>`) currently in the store.
 pub fn layer_dirs(env: &Env) -> BTreeSet<String> {
     std::fs::read_dir(env.root.join("layers"))
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n != "l")
-                .collect()
-        })
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != "l").collect())
         .unwrap_or_default()
 }
 
 /// Number of links in `layers/l`.
 pub fn link_count(env: &Env) -> usize {
-    std::fs::read_dir(env.root.join("layers/l"))
-        .map(|rd| rd.count())
-        .unwrap_or(0)
+    std::fs::read_dir(env.root.join("layers/l")).map(|rd| rd.count()).unwrap_or(0)
 }
 
 /// `layers/<chain-hex>/diff` of an image's layer `i` (from inspect).

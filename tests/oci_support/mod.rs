@@ -67,16 +67,8 @@ pub fn text(o: &Output) -> (i32, String, String) {
 pub fn detached(env: &Env, dir: &Path, tag: &str, args: &[&str]) -> (i32, String) {
     let out = std::fs::File::create(dir.join(format!("{tag}.out"))).unwrap();
     let err = std::fs::File::create(dir.join(format!("{tag}.err"))).unwrap();
-    let st = env
-        .command(args)
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .status()
-        .unwrap();
-    (
-        st.code().unwrap_or(-1),
-        std::fs::read_to_string(dir.join(format!("{tag}.err"))).unwrap(),
-    )
+    let st = env.command(args).stdout(Stdio::from(out)).stderr(Stdio::from(err)).status().unwrap();
+    (st.code().unwrap_or(-1), std::fs::read_to_string(dir.join(format!("{tag}.err"))).unwrap())
 }
 
 /// `oci create --bundle dir ID`, asserting success.

@@ -89,31 +89,22 @@ pub fn unshare(flags: CloneFlags) -> Check {
 pub fn become_rootless(extra: CloneFlags) -> Check {
     let (uid, gid) = crate::common::test_user_ids();
     nix::unistd::setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
-    nix::unistd::setresgid(gid.into(), gid.into(), gid.into())
-        .map_err(|e| format!("setresgid: {e}"))?;
-    nix::unistd::setresuid(uid.into(), uid.into(), uid.into())
-        .map_err(|e| format!("setresuid: {e}"))?;
+    nix::unistd::setresgid(gid.into(), gid.into(), gid.into()).map_err(|e| format!("setresgid: {e}"))?;
+    nix::unistd::setresuid(uid.into(), uid.into(), uid.into()).map_err(|e| format!("setresuid: {e}"))?;
     // Changing uid away from root clears "dumpable", which makes /proc/self/* root's.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
     unshare(CloneFlags::CLONE_NEWUSER | extra)?;
     std::fs::write("/proc/self/setgroups", "deny").map_err(|e| format!("setgroups deny: {e}"))?;
-    std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))
-        .map_err(|e| format!("uid_map: {e}"))?;
-    std::fs::write("/proc/self/gid_map", format!("0 {gid} 1"))
-        .map_err(|e| format!("gid_map: {e}"))?;
-    nix::unistd::setresuid(0.into(), 0.into(), 0.into())
-        .map_err(|e| format!("setresuid 0: {e}"))?;
+    std::fs::write("/proc/self/uid_map", format!("0 {uid} 1")).map_err(|e| format!("uid_map: {e}"))?;
+    std::fs::write("/proc/self/gid_map", format!("0 {gid} 1")).map_err(|e| format!("gid_map: {e}"))?;
+    nix::unistd::setresuid(0.into(), 0.into(), 0.into()).map_err(|e| format!("setresuid 0: {e}"))?;
     nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(|e| format!("setresgid 0: {e}"))
 }
 
 pub fn proc_status(key: &str) -> String {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}:")))
-        .unwrap_or("")
-        .trim()
-        .to_string()
+    s.lines().find_map(|l| l.strip_prefix(&format!("{key}:"))).unwrap_or("").trim().to_string()
 }
 
 pub fn cap_mask(caps: &[caps::Capability]) -> String {

@@ -36,13 +36,9 @@ pub fn builder(root: &Path, a: &Args) -> Result<ContainerBuilder> {
         None => std::env::current_dir().context("reading the current directory")?,
     };
     let cfg = bundle.join("config.json");
-    let spec = oci_spec::runtime::Spec::load(&cfg)
-        .with_context(|| format!("loading {}", cfg.display()))?;
+    let spec = oci_spec::runtime::Spec::load(&cfg).with_context(|| format!("loading {}", cfg.display()))?;
     // systemd's socket activation: LISTEN_FDS=N passes fds 3..3+N too.
-    let listen: u32 = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let listen: u32 = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     Ok(ContainerBuilder::new(&a.id, &bundle, spec, root)
         .pid_file(a.pid_file.clone())
         .console_socket(a.console_socket.clone())

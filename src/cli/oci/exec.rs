@@ -61,13 +61,9 @@ fn process_from_args(root: &Path, a: &Args) -> Result<Process> {
             Some((u, g)) => (u, Some(g)),
             None => (u.as_str(), None),
         };
-        let uid: u32 = uid
-            .parse()
-            .with_context(|| format!("--user {u}: expected numeric UID[:GID]"))?;
+        let uid: u32 = uid.parse().with_context(|| format!("--user {u}: expected numeric UID[:GID]"))?;
         let gid: u32 = match gid {
-            Some(g) => g
-                .parse()
-                .with_context(|| format!("--user {u}: expected numeric UID[:GID]"))?,
+            Some(g) => g.parse().with_context(|| format!("--user {u}: expected numeric UID[:GID]"))?,
             None => 0,
         };
         p.set_user(UserBuilder::default().uid(uid).gid(gid).build()?);
@@ -79,8 +75,7 @@ pub fn run(root: &Path, a: Args) -> Result<i32> {
     let process = match &a.process {
         Some(f) => {
             let data = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-            serde_json::from_slice(&data)
-                .with_context(|| format!("parsing process {}", f.display()))?
+            serde_json::from_slice(&data).with_context(|| format!("parsing process {}", f.display()))?
         }
         None => process_from_args(root, &a)?,
     };

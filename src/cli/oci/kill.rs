@@ -29,11 +29,7 @@ fn parse_named(s: &str) -> Result<Signal> {
         };
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
-    };
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
     match name.parse::<Signal>() {
         Ok(sig) => Ok(sig),
         Err(_) => bail!("unknown signal {s:?}: use a name (TERM, SIGKILL) or a number"),

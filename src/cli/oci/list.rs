@@ -12,11 +12,7 @@ pub struct Args {
 }
 
 pub fn run(root: &Path, a: Args) -> Result<i32> {
-    let all = if root.exists() {
-        crate::runtime::ops::list(root)?
-    } else {
-        Vec::new()
-    };
+    let all = if root.exists() { crate::runtime::ops::list(root)? } else { Vec::new() };
     if a.quiet {
         for s in &all {
             super::out(&s.id);
@@ -24,10 +20,7 @@ pub fn run(root: &Path, a: Args) -> Result<i32> {
     } else if a.format == "json" {
         super::out(&serde_json::to_string(&all)?);
     } else {
-        super::out(&format!(
-            "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER",
-            "ID", "PID", "STATUS", "BUNDLE", "CREATED"
-        ));
+        super::out(&format!("{:<20} {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED"));
         for s in &all {
             super::out(&format!(
                 "{:<20} {:<8} {:<10} {:<40} {:<32} {}",

@@ -88,17 +88,10 @@ enum Verb {
 /// DIR/run/oci, next to the high-level containers.
 pub fn main_oci(_a: OciArgs) -> i32 {
     let args: Vec<OsString> = std::env::args_os().collect();
-    let at = args
-        .iter()
-        .skip(1)
-        .position(|a| a == "oci")
-        .map(|i| i + 1)
-        .unwrap_or(0);
+    let at = args.iter().skip(1).position(|a| a == "oci").map(|i| i + 1).unwrap_or(0);
     let rest = &args[at + 1..];
     let mut argv = vec![OsString::from("minirun-oci")];
-    if !rest
-        .iter()
-        .any(|s| s == "--root" || s.to_string_lossy().starts_with("--root="))
+    if !rest.iter().any(|s| s == "--root" || s.to_string_lossy().starts_with("--root="))
         && let Some(r) = outer_root(&args[..at])
         && let Ok(p) = crate::paths::Paths::resolve(Some(&r), false)
     {
@@ -121,9 +114,7 @@ fn outer_root(before: &[OsString]) -> Option<PathBuf> {
             return Some(PathBuf::from(v));
         }
     }
-    std::env::var_os("MINIRUN_ROOT")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+    std::env::var_os("MINIRUN_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
 /// Entry point when invoked as `minirun-oci` (runc's command line, argv[0] included).
@@ -135,17 +126,10 @@ pub fn main_from_args(argv: Vec<OsString>) -> i32 {
             return if e.use_stderr() { 1 } else { 0 };
         }
     };
-    let format = if cli.log_format == "json" {
-        log::Format::Json
-    } else {
-        log::Format::Text
-    };
+    let format = if cli.log_format == "json" { log::Format::Json } else { log::Format::Text };
     log::init(cli.log.clone(), format, cli.debug);
     if cli.log_format != "json" && cli.log_format != "text" {
-        return fail(anyhow::anyhow!(
-            "unknown --log-format {:?}: use text or json",
-            cli.log_format
-        ));
+        return fail(anyhow::anyhow!("unknown --log-format {:?}: use text or json", cli.log_format));
     }
     match dispatch(cli) {
         Ok(code) => code,
@@ -169,17 +153,12 @@ fn fail(e: anyhow::Error) -> i32 {
 /// The state root: --root, or the default for root / rootless.
 fn state_root(root: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(r) = root {
-        return Ok(if r.is_absolute() {
-            r
-        } else {
-            std::env::current_dir()?.join(r)
-        });
+        return Ok(if r.is_absolute() { r } else { std::env::current_dir()?.join(r) });
     }
     if !crate::idmap::is_rootless() {
         return Ok(PathBuf::from("/run/minirun-oci"));
     }
-    let base = crate::paths::rootless_runtime_dir()
-        .context("finding a runtime directory for rootless state")?;
+    let base = crate::paths::rootless_runtime_dir().context("finding a runtime directory for rootless state")?;
     Ok(base.join("minirun-oci"))
 }
 

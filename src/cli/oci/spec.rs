@@ -21,7 +21,6 @@ pub fn run(a: Args) -> Result<i32> {
         bail!("{} already exists: remove it first", path.display());
     }
     let spec = crate::runtime::specgen_default(a.rootless);
-    crate::fsutil::atomic_write_json(&path, &spec)
-        .with_context(|| format!("writing {}", path.display()))?;
+    crate::fsutil::atomic_write_json(&path, &spec).with_context(|| format!("writing {}", path.display()))?;
     Ok(0)
 }

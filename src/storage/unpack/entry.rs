@@ -50,9 +50,7 @@ fn numeric(v: io::Result<u64>, raw: &[u8]) -> io::Result<u64> {
 /// Overlay's own xattrs must never come from image content: they would forge
 /// whiteouts, opaque dirs or redirects in the merged view.
 fn is_overlay_xattr(key: &[u8]) -> bool {
-    key.starts_with(b"trusted.overlay.")
-        || key.starts_with(b"user.overlay.")
-        || key.starts_with(b"user.fuseoverlayfs.")
+    key.starts_with(b"trusted.overlay.") || key.starts_with(b"user.overlay.") || key.starts_with(b"user.fuseoverlayfs.")
 }
 
 impl Unpacker<'_> {
@@ -65,13 +63,8 @@ impl Unpacker<'_> {
         };
         let uid = id(h.uid(), &old.uid, "uid")?;
         let gid = id(h.gid(), &old.gid, "gid")?;
-        let mode = numeric(h.mode().map(u64::from), &old.mode).context("bad mode in header")?
-            as u32
-            & 0o7777;
-        let mut mtime = (
-            numeric(h.mtime(), &old.mtime).context("bad mtime in header")? as i64,
-            0,
-        );
+        let mode = numeric(h.mode().map(u64::from), &old.mode).context("bad mode in header")? as u32 & 0o7777;
+        let mut mtime = (numeric(h.mtime(), &old.mtime).context("bad mtime in header")? as i64, 0);
         let mut atime = None;
         let mut xattrs = Vec::new();
         if let Some(exts) = entry.pax_extensions().context("reading PAX headers")? {
@@ -89,14 +82,7 @@ impl Unpacker<'_> {
                 }
             }
         }
-        Ok(Meta {
-            uid,
-            gid,
-            mode,
-            atime: atime.unwrap_or(mtime),
-            mtime,
-            xattrs,
-        })
+        Ok(Meta { uid, gid, mode, atime: atime.unwrap_or(mtime), mtime, xattrs })
     }
 
     pub(super) fn file<R: Read>(
@@ -137,9 +123,7 @@ impl Unpacker<'_> {
             f.write_all(&self.buf[..n]).context("writing file")?;
         }
         if got != want {
-            bail!(
-                "the stream ends inside the file ({got} of {want} bytes): the layer is truncated"
-            );
+            bail!("the stream ends inside the file ({got} of {want} bytes): the layer is truncated");
         }
         self.stats.bytes += got;
         let fd = f.as_raw_fd();
@@ -173,9 +157,7 @@ impl Unpacker<'_> {
         let fresh = match inroot::mkdir(dir.as_raw_fd(), c, 0o700) {
             Ok(()) => true,
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                if inroot::kind_at(dir.as_raw_fd(), c).context("inspecting existing entry")?
-                    == Some(Kind::Dir)
-                {
+                if inroot::kind_at(dir.as_raw_fd(), c).context("inspecting existing entry")? == Some(Kind::Dir) {
                     false
                 } else {
                     self.clear_name(dir.as_raw_fd(), path, c)?;
@@ -189,12 +171,7 @@ impl Unpacker<'_> {
             self.set_owner(dir.as_raw_fd(), c, m.uid, m.gid, name)?;
         }
         self.set_xattrs_dir(dir.as_raw_fd(), c, &m.xattrs, name)?;
-        self.deferred.push(DirMeta {
-            path: path.to_vec(),
-            mode: m.mode,
-            atime: m.atime,
-            mtime: m.mtime,
-        });
+        self.deferred.push(DirMeta { path: path.to_vec(), mode: m.mode, atime: m.atime, mtime: m.mtime });
         Ok(())
     }
 
@@ -206,9 +183,7 @@ impl Unpacker<'_> {
         name: &[u8],
     ) -> Result<()> {
         let m = self.meta(entry)?;
-        let target = entry
-            .link_name_bytes()
-            .context("symlink without a target")?;
+        let target = entry.link_name_bytes().context("symlink without a target")?;
         let target = cstr(&target).context("symlink target")?;
         let (parent, _) = split_last(path);
         let dir = self.parent_fd(parent, true)?;
@@ -235,17 +210,9 @@ impl Unpacker<'_> {
     /// A hardlink to an earlier entry of this layer. The target's parent is resolved
     /// inside the root and linkat does not follow a symlink target, so the link always
     /// names an inode inside the layer. The inode's metadata came with its first entry.
-    pub(super) fn hardlink<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        path: &[u8],
-        c: &CString,
-    ) -> Result<()> {
-        let raw = entry
-            .link_name_bytes()
-            .context("hardlink without a target")?;
-        let target =
-            normalize(&raw).with_context(|| format!("hardlink target {:?}", lossy(&raw)))?;
+    pub(super) fn hardlink<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, path: &[u8], c: &CString) -> Result<()> {
+        let raw = entry.link_name_bytes().context("hardlink without a target")?;
+        let target = normalize(&raw).with_context(|| format!("hardlink target {:?}", lossy(&raw)))?;
         if target.is_empty() {
             bail!("hardlink to the layer root");
         }
@@ -253,18 +220,10 @@ impl Unpacker<'_> {
             return Ok(());
         }
         let (tparent, tbase) = split_last(&target);
-        let missing = || {
-            format!(
-                "hardlink target {:?} is not an earlier entry of this layer",
-                lossy(&raw)
-            )
-        };
+        let missing = || format!("hardlink target {:?} is not an earlier entry of this layer", lossy(&raw));
         let tdir = self.parent_fd(tparent, false).with_context(missing)?;
         let tc = cstr(tbase)?;
-        if inroot::kind_at(tdir.as_raw_fd(), &tc)
-            .with_context(missing)?
-            .is_none()
-        {
+        if inroot::kind_at(tdir.as_raw_fd(), &tc).with_context(missing)?.is_none() {
             bail!(missing());
         }
         let (parent, _) = split_last(path);
@@ -301,11 +260,7 @@ impl Unpacker<'_> {
                 }
                 let major = h.device_major().context("bad device major")?.unwrap_or(0);
                 let minor = h.device_minor().context("bad device minor")?.unwrap_or(0);
-                let kind = if et == EntryType::Char {
-                    libc::S_IFCHR
-                } else {
-                    libc::S_IFBLK
-                };
+                let kind = if et == EntryType::Char { libc::S_IFCHR } else { libc::S_IFBLK };
                 (kind, libc::makedev(major, minor))
             }
         };
@@ -332,23 +287,9 @@ impl Unpacker<'_> {
         Ok(())
     }
 
-    pub(super) fn set_owner(
-        &mut self,
-        dir: RawFd,
-        c: &CString,
-        uid: u32,
-        gid: u32,
-        name: &[u8],
-    ) -> Result<()> {
+    pub(super) fn set_owner(&mut self, dir: RawFd, c: &CString, uid: u32, gid: u32, name: &[u8]) -> Result<()> {
         let r = inroot::chown(dir, c, uid, gid);
-        let m = Meta {
-            uid,
-            gid,
-            mode: 0,
-            atime: (0, 0),
-            mtime: (0, 0),
-            xattrs: Vec::new(),
-        };
+        let m = Meta { uid, gid, mode: 0, atime: (0, 0), mtime: (0, 0), xattrs: Vec::new() };
         self.owner_result(r, &m, name)
     }
 
@@ -357,19 +298,12 @@ impl Unpacker<'_> {
     pub(super) fn owner_result(&mut self, r: io::Result<()>, m: &Meta, name: &[u8]) -> Result<()> {
         match r {
             Ok(()) => Ok(()),
-            Err(e)
-                if self.opts.ignore_chown_errors
-                    && matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EPERM)) =>
-            {
-                self.chown_failed
-                    .add(|| format!("{} ({}:{})", lossy(name), m.uid, m.gid));
+            Err(e) if self.opts.ignore_chown_errors && matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EPERM)) => {
+                self.chown_failed.add(|| format!("{} ({}:{})", lossy(name), m.uid, m.gid));
                 Ok(())
             }
             Err(e) => Err(e).with_context(|| {
-                format!(
-                    "chown to {}:{} (rootless with a single id: ignore chown errors)",
-                    m.uid, m.gid
-                )
+                format!("chown to {}:{} (rootless with a single id: ignore chown errors)", m.uid, m.gid)
             }),
         }
     }
@@ -394,23 +328,12 @@ impl Unpacker<'_> {
 
     /// `user.` and `security.` xattrs a filesystem refuses become one warning; any
     /// other failure is an error.
-    pub(super) fn xattr_result(
-        &mut self,
-        r: io::Result<()>,
-        key: &CString,
-        name: &[u8],
-    ) -> Result<()> {
+    pub(super) fn xattr_result(&mut self, r: io::Result<()>, key: &CString, name: &[u8]) -> Result<()> {
         let Err(e) = r else { return Ok(()) };
         let k = key.to_bytes();
         let soft = k.starts_with(b"user.") || k.starts_with(b"security.");
-        if soft
-            && matches!(
-                e.raw_os_error(),
-                Some(libc::EPERM | libc::EOPNOTSUPP | libc::EACCES)
-            )
-        {
-            self.xattr_refused
-                .add(|| format!("{} on {}: {e}", lossy(k), lossy(name)));
+        if soft && matches!(e.raw_os_error(), Some(libc::EPERM | libc::EOPNOTSUPP | libc::EACCES)) {
+            self.xattr_refused.add(|| format!("{} on {}: {e}", lossy(k), lossy(name)));
             return Ok(());
         }
         Err(e).with_context(|| format!("setting xattr {}", lossy(k)))
@@ -424,10 +347,7 @@ mod tests {
     #[test]
     fn pax_times() {
         assert_eq!(pax_time(b"1700000000"), Some((1_700_000_000, 0)));
-        assert_eq!(
-            pax_time(b"1700000000.123456789123"),
-            Some((1_700_000_000, 123_456_789))
-        );
+        assert_eq!(pax_time(b"1700000000.123456789123"), Some((1_700_000_000, 123_456_789)));
         assert_eq!(pax_time(b"-1.25"), Some((-2, 750_000_000)));
         assert_eq!(pax_time(b"12x"), None);
         assert_eq!(pax_time(b"1.2x"), None);

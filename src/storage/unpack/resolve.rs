@@ -52,8 +52,7 @@ impl Unpacker<'_> {
                 self.make_dirs(parent)?
             }
             Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("resolving {:?} inside the layer", lossy(parent)));
+                return Err(e).with_context(|| format!("resolving {:?} inside the layer", lossy(parent)));
             }
         };
         if self.dirs.len() >= MAX_CACHED_DIRS {
@@ -78,19 +77,16 @@ impl Unpacker<'_> {
                 }
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {}
                 Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!("resolving {:?} inside the layer", lossy(prefix))
-                    });
+                    return Err(e).with_context(|| format!("resolving {:?} inside the layer", lossy(prefix)));
                 }
             }
             let c = cstr(comp)?;
             let ctx = || format!("creating directory {:?}", lossy(prefix));
             match inroot::kind_at(cur.as_raw_fd(), &c).with_context(ctx)? {
                 None => {}
-                Some(Kind::Symlink) => bail!(
-                    "parent {:?} is a symlink that does not lead to a directory inside the layer",
-                    lossy(prefix)
-                ),
+                Some(Kind::Symlink) => {
+                    bail!("parent {:?} is a symlink that does not lead to a directory inside the layer", lossy(prefix))
+                }
                 Some(Kind::Dir) => bail!("cannot open directory {:?}", lossy(prefix)),
                 Some(_) => {
                     inroot::unlink(cur.as_raw_fd(), &c, false).with_context(ctx)?;

@@ -47,25 +47,11 @@ impl Tar {
     }
 
     pub(super) fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
-        self.raw(
-            name.as_bytes(),
-            EntryType::Symlink,
-            b"",
-            target.as_bytes(),
-            0o777,
-            0,
-        )
+        self.raw(name.as_bytes(), EntryType::Symlink, b"", target.as_bytes(), 0o777, 0)
     }
 
     pub(super) fn link(&mut self, name: &str, target: &str) -> &mut Self {
-        self.raw(
-            name.as_bytes(),
-            EntryType::Link,
-            b"",
-            target.as_bytes(),
-            0o644,
-            0,
-        )
+        self.raw(name.as_bytes(), EntryType::Link, b"", target.as_bytes(), 0o644, 0)
     }
 
     pub(super) fn pax(&mut self, kv: &[(&str, &[u8])]) -> &mut Self {
@@ -97,11 +83,7 @@ impl Fixture {
         let tmp = tempfile::tempdir().unwrap();
         fs::create_dir(tmp.path().join("layer")).unwrap();
         fs::write(tmp.path().join("sentinel"), b"keep").unwrap();
-        fs::set_permissions(
-            tmp.path().join("sentinel"),
-            fs::Permissions::from_mode(0o640),
-        )
-        .unwrap();
+        fs::set_permissions(tmp.path().join("sentinel"), fs::Permissions::from_mode(0o640)).unwrap();
         fs::create_dir(tmp.path().join("outdir")).unwrap();
         Fixture { tmp }
     }
@@ -122,16 +104,8 @@ impl Fixture {
         assert!(m.is_file());
         assert_eq!(m.nlink(), 1);
         assert_eq!((m.mode() & 0o7777, m.uid()), (0o640, 0));
-        assert_eq!(
-            fs::read_dir(self.tmp.path().join("outdir"))
-                .unwrap()
-                .count(),
-            0
-        );
-        let mut names: Vec<_> = fs::read_dir(self.tmp.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        assert_eq!(fs::read_dir(self.tmp.path().join("outdir")).unwrap().count(), 0);
+        let mut names: Vec<_> = fs::read_dir(self.tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         names.sort();
         assert_eq!(names, ["layer", "outdir", "sentinel"]);
     }
@@ -145,10 +119,8 @@ pub(super) fn err_text(r: Result<UnpackStats>) -> String {
 fn plain_entries() {
     let f = Fixture::new();
     let mut t = Tar::new();
-    t.dir("./etc/")
-        .file("./etc/hosts", b"127.0.0.1 localhost\n");
-    t.symlink("etc/link", "/etc/hosts")
-        .link("etc/hard", "./etc/hosts");
+    t.dir("./etc/").file("./etc/hosts", b"127.0.0.1 localhost\n");
+    t.symlink("etc/link", "/etc/hosts").link("etc/hard", "./etc/hosts");
     t.file("deep/missing/parents/f", b"x");
     t.raw(b"etc/fifo", EntryType::Fifo, b"", b"", 0o640, 0);
     let st = f.unpack(t, &opts()).unwrap();
@@ -156,14 +128,8 @@ fn plain_entries() {
     assert_eq!(st.entries, 6);
     assert_eq!(st.bytes, 21);
     assert!(st.warnings.is_empty(), "{:?}", st.warnings);
-    assert_eq!(
-        fs::read(d.join("etc/hosts")).unwrap(),
-        b"127.0.0.1 localhost\n"
-    );
-    assert_eq!(
-        fs::read_link(d.join("etc/link")).unwrap(),
-        Path::new("/etc/hosts")
-    );
+    assert_eq!(fs::read(d.join("etc/hosts")).unwrap(), b"127.0.0.1 localhost\n");
+    assert_eq!(fs::read_link(d.join("etc/link")).unwrap(), Path::new("/etc/hosts"));
     assert_eq!(fs::metadata(d.join("etc/hosts")).unwrap().nlink(), 2);
     assert_eq!(fs::read(d.join("deep/missing/parents/f")).unwrap(), b"x");
     let fifo = fs::symlink_metadata(d.join("etc/fifo")).unwrap();
@@ -171,15 +137,8 @@ fn plain_entries() {
     assert_eq!(fifo.mode() & 0o7777, 0o640);
     let etc = fs::metadata(d.join("etc")).unwrap();
     assert_eq!(etc.mode() & 0o7777, 0o755);
-    assert_eq!(
-        etc.mtime(),
-        1_600_000_000,
-        "directory mtime is applied after its children"
-    );
-    assert_eq!(
-        fs::symlink_metadata(d.join("etc/link")).unwrap().mtime(),
-        1_600_000_000
-    );
+    assert_eq!(etc.mtime(), 1_600_000_000, "directory mtime is applied after its children");
+    assert_eq!(fs::symlink_metadata(d.join("etc/link")).unwrap().mtime(), 1_600_000_000);
     f.assert_untouched();
 }
 
@@ -207,10 +166,7 @@ fn dotdot_is_refused() {
         let mut t = Tar::new();
         t.file(name, b"pwned");
         let e = err_text(f.unpack(t, &opts()));
-        assert!(
-            e.contains(&format!("entry {name:?}: path escapes the layer")),
-            "{e}"
-        );
+        assert!(e.contains(&format!("entry {name:?}: path escapes the layer")), "{e}");
     }
     f.assert_untouched();
 }
@@ -222,10 +178,7 @@ fn absolute_names_stay_inside() {
     let mut t = Tar::new();
     t.file(&abs, b"pwned").file("/top", b"t");
     f.unpack(t, &opts()).unwrap();
-    assert_eq!(
-        fs::read(f.dest().join(abs.trim_start_matches('/'))).unwrap(),
-        b"pwned"
-    );
+    assert_eq!(fs::read(f.dest().join(abs.trim_start_matches('/'))).unwrap(), b"pwned");
     assert_eq!(fs::read(f.dest().join("top")).unwrap(), b"t");
     f.assert_untouched();
 }
@@ -234,14 +187,10 @@ fn absolute_names_stay_inside() {
 fn symlink_escape_absolute() {
     let f = Fixture::new();
     let mut t = Tar::new();
-    t.symlink("evil", &f.outer())
-        .file("evil/sentinel", b"pwned");
+    t.symlink("evil", &f.outer()).file("evil/sentinel", b"pwned");
     let e = err_text(f.unpack(t, &opts()));
     assert!(e.contains("entry \"evil/sentinel\""), "{e}");
-    assert!(
-        e.contains("symlink that does not lead to a directory inside the layer"),
-        "{e}"
-    );
+    assert!(e.contains("symlink that does not lead to a directory inside the layer"), "{e}");
     f.assert_untouched();
     // A symlink to "/" resolves to the layer root.
     let f = Fixture::new();
@@ -258,9 +207,7 @@ fn symlink_escape_absolute() {
 fn symlink_escape_relative() {
     let f = Fixture::new();
     let mut t = Tar::new();
-    t.dir("a")
-        .symlink("a/up", "../../..")
-        .file("a/up/sentinel", b"contained");
+    t.dir("a").symlink("a/up", "../../..").file("a/up/sentinel", b"contained");
     f.unpack(t, &opts()).unwrap();
     // ".." at the root stays at the root.
     assert_eq!(fs::read(f.dest().join("sentinel")).unwrap(), b"contained");
@@ -270,10 +217,7 @@ fn symlink_escape_relative() {
     let mut t = Tar::new();
     t.symlink("outdir", "../outdir").file("outdir/x", b"in");
     let e = err_text(f.unpack(t, &opts()));
-    assert!(
-        e.contains("entry \"outdir/x\"") && e.contains("symbolic links"),
-        "{e}"
-    );
+    assert!(e.contains("entry \"outdir/x\"") && e.contains("symbolic links"), "{e}");
     f.assert_untouched();
 }
 
@@ -281,11 +225,9 @@ fn symlink_escape_relative() {
 fn file_over_symlink_replaces_the_link() {
     let f = Fixture::new();
     let mut t = Tar::new();
-    t.symlink("s", &format!("{}/sentinel", f.outer()))
-        .file("s", b"new");
+    t.symlink("s", &format!("{}/sentinel", f.outer())).file("s", b"new");
     t.symlink("r", "../sentinel").file("r", b"new2");
-    t.symlink("l", &format!("{}/sentinel", f.outer()))
-        .symlink("l", "elsewhere");
+    t.symlink("l", &format!("{}/sentinel", f.outer())).symlink("l", "elsewhere");
     t.symlink("h", &format!("{}/sentinel", f.outer()));
     t.raw(b"h", EntryType::Fifo, b"", b"", 0o600, 0);
     f.unpack(t, &opts()).unwrap();
@@ -294,12 +236,7 @@ fn file_over_symlink_replaces_the_link() {
     assert_eq!(fs::read(d.join("s")).unwrap(), b"new");
     assert_eq!(fs::read(d.join("r")).unwrap(), b"new2");
     assert_eq!(fs::read_link(d.join("l")).unwrap(), Path::new("elsewhere"));
-    assert!(
-        fs::symlink_metadata(d.join("h"))
-            .unwrap()
-            .file_type()
-            .is_fifo()
-    );
+    assert!(fs::symlink_metadata(d.join("h")).unwrap().file_type().is_fifo());
     f.assert_untouched();
 }
 
@@ -307,9 +244,7 @@ fn file_over_symlink_replaces_the_link() {
 fn dir_over_symlink_replaces_the_link() {
     let f = Fixture::new();
     let mut t = Tar::new();
-    t.symlink("d", &format!("{}/outdir", f.outer()))
-        .dir("d")
-        .file("d/x", b"in");
+    t.symlink("d", &format!("{}/outdir", f.outer())).dir("d").file("d/x", b"in");
     f.unpack(t, &opts()).unwrap();
     let d = f.dest();
     assert!(fs::symlink_metadata(d.join("d")).unwrap().is_dir());
@@ -322,10 +257,7 @@ fn non_dir_over_dir_removes_the_subtree() {
     let f = Fixture::new();
     let mut t = Tar::new();
     let outer = f.outer();
-    t.dir("d")
-        .dir("d/sub")
-        .dir("d/sub/deeper")
-        .file("d/sub/deeper/f", b"1");
+    t.dir("d").dir("d/sub").dir("d/sub/deeper").file("d/sub/deeper/f", b"1");
     t.symlink("d/s", &outer).symlink("d/sub/up", "../../..");
     t.file("d", b"now a file");
     f.unpack(t, &opts()).unwrap();
@@ -389,14 +321,9 @@ fn hardlinks_stay_inside() {
     let f = Fixture::new();
     let mut t = Tar::new();
     t.symlink("sl", &sentinel).link("h", "sl");
-    t.file("real", b"r")
-        .symlink("via", "/")
-        .link("h2", "via/real");
+    t.file("real", b"r").symlink("via", "/").link("h2", "via/real");
     f.unpack(t, &opts()).unwrap();
-    assert_eq!(
-        fs::read_link(f.dest().join("h")).unwrap().to_str().unwrap(),
-        sentinel
-    );
+    assert_eq!(fs::read_link(f.dest().join("h")).unwrap().to_str().unwrap(), sentinel);
     assert_eq!(fs::symlink_metadata(f.dest().join("h")).unwrap().nlink(), 2);
     assert_eq!(fs::metadata(f.dest().join("real")).unwrap().nlink(), 2);
     f.assert_untouched();

@@ -31,11 +31,7 @@ fn whiteouts_and_opaque_dirs() {
     let mut t = Tar::new();
     t.file(".wh.gone", b"");
     t.file("kept", b"k").file(".wh.kept", b"");
-    t.dir("o")
-        .file("o/.wh.early", b"")
-        .file("o/added", b"a")
-        .dir("o/sub")
-        .file("o/sub/.wh.deep", b"");
+    t.dir("o").file("o/.wh.early", b"").file("o/added", b"a").dir("o/sub").file("o/sub/.wh.deep", b"");
     t.file("o/.wh..wh..opq", b"").file("o/.wh.late", b"");
     t.file("newdir/.wh..wh..opq", b"");
     t.file("w/.wh.x", b"").file("w/x/.wh.y", b"");
@@ -43,29 +39,14 @@ fn whiteouts_and_opaque_dirs() {
     assert_eq!(st.entries, 13);
     let d = f.dest();
     assert!(is_whiteout(&d.join("gone")));
-    assert!(
-        is_whiteout(&d.join("kept")),
-        "a whiteout replaces what this layer put there"
-    );
-    assert_eq!(
-        xattr(&d.join("o"), "trusted.overlay.opaque").as_deref(),
-        Some(&b"y"[..])
-    );
+    assert!(is_whiteout(&d.join("kept")), "a whiteout replaces what this layer put there");
+    assert_eq!(xattr(&d.join("o"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
     assert!(!d.join("o/early").exists() && !is_whiteout(&d.join("o/early")));
-    assert!(
-        fs::symlink_metadata(d.join("o/sub/deep")).is_err(),
-        "whiteouts under an opaque dir are removed"
-    );
-    assert!(
-        fs::symlink_metadata(d.join("o/late")).is_err(),
-        "whiteouts inside an opaque dir are skipped"
-    );
+    assert!(fs::symlink_metadata(d.join("o/sub/deep")).is_err(), "whiteouts under an opaque dir are removed");
+    assert!(fs::symlink_metadata(d.join("o/late")).is_err(), "whiteouts inside an opaque dir are skipped");
     assert_eq!(fs::read(d.join("o/added")).unwrap(), b"a");
     assert!(d.join("o/sub").is_dir());
-    assert_eq!(
-        xattr(&d.join("newdir"), "trusted.overlay.opaque").as_deref(),
-        Some(&b"y"[..])
-    );
+    assert_eq!(xattr(&d.join("newdir"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
     // The whiteout at w/x was on the way to w/x/.wh.y: it became a directory.
     assert!(fs::symlink_metadata(d.join("w/x")).unwrap().is_dir());
     assert!(is_whiteout(&d.join("w/x/y")));
@@ -76,20 +57,11 @@ fn whiteouts_and_opaque_dirs() {
 fn opaque_marker_at_root_and_over_a_whiteout() {
     let f = Fixture::new();
     let mut t = Tar::new();
-    t.file(".wh.a", b"")
-        .file("a/.wh..wh..opq", b"")
-        .file(".wh..wh..opq", b"")
-        .file(".wh.b", b"");
+    t.file(".wh.a", b"").file("a/.wh..wh..opq", b"").file(".wh..wh..opq", b"").file(".wh.b", b"");
     f.unpack(t, &opts()).unwrap();
     let d = f.dest();
-    assert_eq!(
-        xattr(&d, "trusted.overlay.opaque").as_deref(),
-        Some(&b"y"[..])
-    );
-    assert_eq!(
-        xattr(&d.join("a"), "trusted.overlay.opaque").as_deref(),
-        Some(&b"y"[..])
-    );
+    assert_eq!(xattr(&d, "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
+    assert_eq!(xattr(&d.join("a"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
     assert!(fs::symlink_metadata(d.join("b")).is_err());
 }
 
@@ -107,10 +79,7 @@ fn metadata_owner_mode_times_xattrs() {
     t.raw(b"suid", EntryType::Regular, b"#!", b"", 0o4755, 1000);
     t.raw(b"sgid-dir", EntryType::Directory, b"", b"", 0o2770, 1000);
     t.raw(b"sticky", EntryType::Directory, b"", b"", 0o1777, 0);
-    t.pax(&[
-        ("SCHILY.xattr.trusted.overlay.opaque", b"y"),
-        ("SCHILY.xattr.user.d", b"dv"),
-    ]);
+    t.pax(&[("SCHILY.xattr.trusted.overlay.opaque", b"y"), ("SCHILY.xattr.user.d", b"dv")]);
     t.raw(b"xdir", EntryType::Directory, b"", b"", 0o700, 0);
     t.raw(b"lnk", EntryType::Symlink, b"", b"suid", 0o777, 1001);
     let st = f.unpack(t, &opts()).unwrap();
@@ -122,25 +91,13 @@ fn metadata_owner_mode_times_xattrs() {
     assert_eq!((m.mtime(), m.mtime_nsec()), (1_700_000_000, 250_000_000));
     let m = fs::metadata(d.join("sgid-dir")).unwrap();
     assert_eq!((m.uid(), m.mode() & 0o7777), (1000, 0o2770));
-    assert_eq!(
-        fs::metadata(d.join("sticky")).unwrap().permissions().mode() & 0o7777,
-        0o1777
-    );
-    assert_eq!(
-        xattr(&d.join("suid"), "user.kept").as_deref(),
-        Some(&b"v1"[..])
-    );
-    assert_eq!(
-        xattr(&d.join("suid"), "trusted.kept").as_deref(),
-        Some(&b"v2"[..])
-    );
+    assert_eq!(fs::metadata(d.join("sticky")).unwrap().permissions().mode() & 0o7777, 0o1777);
+    assert_eq!(xattr(&d.join("suid"), "user.kept").as_deref(), Some(&b"v1"[..]));
+    assert_eq!(xattr(&d.join("suid"), "trusted.kept").as_deref(), Some(&b"v2"[..]));
     assert_eq!(xattr(&d.join("suid"), "trusted.overlay.opaque"), None);
     assert_eq!(xattr(&d.join("suid"), "user.overlay.redirect"), None);
     assert_eq!(xattr(&d.join("xdir"), "trusted.overlay.opaque"), None);
-    assert_eq!(
-        xattr(&d.join("xdir"), "user.d").as_deref(),
-        Some(&b"dv"[..])
-    );
+    assert_eq!(xattr(&d.join("xdir"), "user.d").as_deref(), Some(&b"dv"[..]));
     let l = fs::symlink_metadata(d.join("lnk")).unwrap();
     assert_eq!((l.uid(), l.mtime()), (1001, 1_600_000_000));
 }
@@ -170,31 +127,15 @@ fn devices_created_or_skipped() {
     let m = fs::symlink_metadata(f.dest().join("dev/null")).unwrap();
     assert!(m.file_type().is_char_device());
     assert_eq!((m.rdev(), m.mode() & 0o7777), (libc::makedev(1, 3), 0o666));
-    assert!(
-        fs::symlink_metadata(f.dest().join("dev/loop9"))
-            .unwrap()
-            .file_type()
-            .is_block_device()
-    );
+    assert!(fs::symlink_metadata(f.dest().join("dev/loop9")).unwrap().file_type().is_block_device());
 
     let f = Fixture::new();
     let mut t = Tar::new();
     mk(&mut t);
-    let st = f
-        .unpack(
-            t,
-            &UnpackOptions {
-                create_devices: false,
-                ..opts()
-            },
-        )
-        .unwrap();
+    let st = f.unpack(t, &UnpackOptions { create_devices: false, ..opts() }).unwrap();
     assert!(fs::symlink_metadata(f.dest().join("dev/null")).is_err());
     assert_eq!(st.warnings.len(), 1, "{:?}", st.warnings);
-    assert!(
-        st.warnings[0].starts_with("2 device nodes skipped")
-            && st.warnings[0].ends_with("first: dev/null")
-    );
+    assert!(st.warnings[0].starts_with("2 device nodes skipped") && st.warnings[0].ends_with("first: dev/null"));
 }
 
 #[test]
@@ -202,34 +143,16 @@ fn size_limit_counts_content_and_headers() {
     let f = Fixture::new();
     let mut t = Tar::new();
     t.file("big", &vec![7u8; 100_000]);
-    let e = err_text(f.unpack(
-        t,
-        &UnpackOptions {
-            max_bytes: 50_000,
-            ..opts()
-        },
-    ));
-    assert!(
-        e.contains("layer exceeds the limit of 50000 bytes uncompressed"),
-        "{e}"
-    );
+    let e = err_text(f.unpack(t, &UnpackOptions { max_bytes: 50_000, ..opts() }));
+    assert!(e.contains("layer exceeds the limit of 50000 bytes uncompressed"), "{e}");
 
     let f = Fixture::new();
     let mut t = Tar::new();
     for i in 0..1000 {
         t.file(&format!("e{i}"), b"");
     }
-    let e = err_text(f.unpack(
-        t,
-        &UnpackOptions {
-            max_bytes: 100_000,
-            ..opts()
-        },
-    ));
-    assert!(
-        e.contains("layer exceeds the limit of 100000 bytes uncompressed"),
-        "{e}"
-    );
+    let e = err_text(f.unpack(t, &UnpackOptions { max_bytes: 100_000, ..opts() }));
+    assert!(e.contains("layer exceeds the limit of 100000 bytes uncompressed"), "{e}");
     assert!(fs::read_dir(f.dest()).unwrap().count() < 200);
 
     // Exactly at the limit is fine.
@@ -237,15 +160,7 @@ fn size_limit_counts_content_and_headers() {
     let mut t = Tar::new();
     t.file("x", b"abc");
     let b = t.bytes();
-    unpack_layer(
-        &b[..],
-        &f.dest(),
-        &UnpackOptions {
-            max_bytes: b.len() as u64,
-            ..opts()
-        },
-    )
-    .unwrap();
+    unpack_layer(&b[..], &f.dest(), &UnpackOptions { max_bytes: b.len() as u64, ..opts() }).unwrap();
 }
 
 #[test]
@@ -255,19 +170,13 @@ fn truncated_or_corrupt_streams_fail_clearly() {
     let full = t.bytes();
     for cut in [512 + 1000, 512 + 5120 + 100, 100] {
         let f = Fixture::new();
-        let e = format!(
-            "{:#}",
-            unpack_layer(&full[..cut], &f.dest(), &opts()).unwrap_err()
-        );
+        let e = format!("{:#}", unpack_layer(&full[..cut], &f.dest(), &opts()).unwrap_err());
         assert!(e.contains("truncated"), "cut {cut}: {e}");
     }
     let mut bad = full.clone();
     bad[0] ^= 0x55;
     let f = Fixture::new();
-    let e = format!(
-        "{:#}",
-        unpack_layer(&bad[..], &f.dest(), &opts()).unwrap_err()
-    );
+    let e = format!("{:#}", unpack_layer(&bad[..], &f.dest(), &opts()).unwrap_err());
     assert!(e.contains("checksum") && e.contains("corrupt"), "{e}");
 }
 
@@ -305,20 +214,10 @@ fn modes_and_owners_exact_whatever_umask_and_setgid_root() {
     t.raw(b"d", EntryType::Directory, b"", b"", 0o775, 0);
     t.raw(b"d/in", EntryType::Regular, b"x", b"", 0o755, 0);
     f.unpack(t, &opts()).unwrap();
-    for (name, mode) in [
-        ("rw-all", 0o666),
-        ("ro", 0o444),
-        ("none", 0),
-        ("plain", 0o644),
-        ("d", 0o775),
-        ("d/in", 0o755),
-    ] {
+    for (name, mode) in [("rw-all", 0o666), ("ro", 0o444), ("none", 0), ("plain", 0o644), ("d", 0o775), ("d/in", 0o755)]
+    {
         let m = fs::symlink_metadata(f.dest().join(name)).unwrap();
-        assert_eq!(
-            (m.mode() & 0o7777, m.uid(), m.gid()),
-            (mode, 0, 0),
-            "{name}"
-        );
+        assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (mode, 0, 0), "{name}");
     }
 }
 
@@ -328,27 +227,13 @@ fn refused_user_xattr_is_a_warning() {
     let f = Fixture::new();
     let mut t = Tar::new();
     t.file("target", b"t");
-    t.pax(&[
-        ("SCHILY.xattr.user.onlink", b"v"),
-        ("SCHILY.xattr.trusted.onlink", b"w"),
-    ]);
+    t.pax(&[("SCHILY.xattr.user.onlink", b"v"), ("SCHILY.xattr.trusted.onlink", b"w")]);
     t.symlink("lnk", "target");
     let st = f.unpack(t, &opts()).unwrap();
     assert_eq!(st.warnings.len(), 1, "{:?}", st.warnings);
-    assert!(
-        st.warnings[0].starts_with("1 xattrs refused"),
-        "{:?}",
-        st.warnings
-    );
-    assert!(
-        st.warnings[0].contains("user.onlink on lnk"),
-        "{:?}",
-        st.warnings
-    );
-    assert_eq!(
-        xattr(&f.dest().join("lnk"), "trusted.onlink").as_deref(),
-        Some(&b"w"[..])
-    );
+    assert!(st.warnings[0].starts_with("1 xattrs refused"), "{:?}", st.warnings);
+    assert!(st.warnings[0].contains("user.onlink on lnk"), "{:?}", st.warnings);
+    assert_eq!(xattr(&f.dest().join("lnk"), "trusted.onlink").as_deref(), Some(&b"w"[..]));
 }
 
 #[test]
@@ -356,8 +241,7 @@ fn unsupported_entries_and_aufs_metadata_are_skipped_with_a_warning() {
     let f = Fixture::new();
     let mut t = Tar::new();
     t.raw(b"vol", EntryType::new(b'V'), b"", b"", 0o644, 0);
-    t.file(".wh..wh.plnk/123.456", b"x")
-        .file(".wh..wh.aufs", b"");
+    t.file(".wh..wh.plnk/123.456", b"x").file(".wh..wh.aufs", b"");
     let st = f.unpack(t, &opts()).unwrap();
     assert_eq!(st.warnings.len(), 2, "{:?}", st.warnings);
     assert_eq!(fs::read_dir(f.dest()).unwrap().count(), 0);
@@ -374,28 +258,13 @@ fn sparse_files_expand_within_the_limit() {
     t.0.sparse(true);
     t.0.append_path_with_name(&sparse, "sparse").unwrap();
     let bytes = t.bytes();
-    assert!(
-        bytes.len() < 1 << 20,
-        "the tar stores holes as sparse: {}",
-        bytes.len()
-    );
+    assert!(bytes.len() < 1 << 20, "the tar stores holes as sparse: {}", bytes.len());
     let f = Fixture::new();
     let e = format!(
         "{:#}",
-        unpack_layer(
-            &bytes[..],
-            &f.dest(),
-            &UnpackOptions {
-                max_bytes: 16 << 20,
-                ..opts()
-            }
-        )
-        .unwrap_err()
+        unpack_layer(&bytes[..], &f.dest(), &UnpackOptions { max_bytes: 16 << 20, ..opts() }).unwrap_err()
     );
-    assert!(
-        e.contains("layer exceeds the limit of 16777216 bytes uncompressed"),
-        "{e}"
-    );
+    assert!(e.contains("layer exceeds the limit of 16777216 bytes uncompressed"), "{e}");
     let f = Fixture::new();
     unpack_layer(&bytes[..], &f.dest(), &opts()).unwrap();
     let m = fs::metadata(f.dest().join("sparse")).unwrap();
@@ -413,10 +282,7 @@ fn entries_hidden_after_a_single_zero_block_are_refused() {
     b.extend_from_slice(&[0u8; 512]);
     b.extend_from_slice(&hidden.bytes());
     let f = Fixture::new();
-    let e = format!(
-        "{:#}",
-        unpack_layer(&b[..], &f.dest(), &opts()).unwrap_err()
-    );
+    let e = format!("{:#}", unpack_layer(&b[..], &f.dest(), &opts()).unwrap_err());
     assert!(e.contains("single end-of-archive block"), "{e}");
 }
 

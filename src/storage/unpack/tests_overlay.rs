@@ -18,17 +18,9 @@ impl Drop for Mounted {
 
 fn lower_tar() -> Tar {
     let mut t = Tar::new();
-    t.dir("etc")
-        .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n")
-        .file("etc/gone", b"old");
-    t.dir("opq")
-        .file("opq/old1", b"1")
-        .dir("opq/sub")
-        .file("opq/sub/old2", b"2");
-    t.dir("keep")
-        .file("keep/a", b"a")
-        .dir("gonedir")
-        .file("gonedir/f", b"f");
+    t.dir("etc").file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n").file("etc/gone", b"old");
+    t.dir("opq").file("opq/old1", b"1").dir("opq/sub").file("opq/sub/old2", b"2");
+    t.dir("keep").file("keep/a", b"a").dir("gonedir").file("gonedir/f", b"f");
     t
 }
 
@@ -44,48 +36,23 @@ fn upper_tar() -> Tar {
 /// error message instead of panicking so the rootless child can report it.
 fn mount_and_check(base: &Path, extra: &str) -> std::result::Result<(), String> {
     let merged = base.join("merged");
-    let data = format!(
-        "lowerdir={}:{}{extra}",
-        base.join("upper").display(),
-        base.join("lower").display()
-    );
-    nix::mount::mount(
-        Some("overlay"),
-        &merged,
-        Some("overlay"),
-        nix::mount::MsFlags::MS_RDONLY,
-        Some(data.as_str()),
-    )
-    .map_err(|e| format!("mount overlay {data}: {e}"))?;
+    let data = format!("lowerdir={}:{}{extra}", base.join("upper").display(), base.join("lower").display());
+    nix::mount::mount(Some("overlay"), &merged, Some("overlay"), nix::mount::MsFlags::MS_RDONLY, Some(data.as_str()))
+        .map_err(|e| format!("mount overlay {data}: {e}"))?;
     let _guard = Mounted(merged.clone());
     let list = |d: &str| -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(merged.join(d))
-            .map(|r| {
-                r.map(|e| e.unwrap().file_name().into_string().unwrap())
-                    .collect()
-            })
+            .map(|r| r.map(|e| e.unwrap().file_name().into_string().unwrap()).collect())
             .unwrap_or_default();
         v.sort();
         v
     };
     let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
-    check(
-        list("etc") == ["passwd"],
-        &format!("etc shows {:?}", list("etc")),
-    )?;
-    check(
-        list("opq") == ["new"],
-        &format!("opaque opq shows {:?}", list("opq")),
-    )?;
-    check(
-        list("keep") == ["a", "b"],
-        &format!("keep shows {:?}", list("keep")),
-    )?;
+    check(list("etc") == ["passwd"], &format!("etc shows {:?}", list("etc")))?;
+    check(list("opq") == ["new"], &format!("opaque opq shows {:?}", list("opq")))?;
+    check(list("keep") == ["a", "b"], &format!("keep shows {:?}", list("keep")))?;
     check(!merged.join("gonedir").exists(), "gonedir is still visible")?;
-    check(
-        fs::read(merged.join("opq/new")).ok().as_deref() == Some(b"new"),
-        "opq/new content",
-    )?;
+    check(fs::read(merged.join("opq/new")).ok().as_deref() == Some(b"new"), "opq/new content")?;
     Ok(())
 }
 
@@ -102,30 +69,22 @@ fn kernel_overlay_reads_whiteouts_as_root() {
     assert!(gone.file_type().is_char_device() && gone.rdev() == 0);
     assert!(fs::symlink_metadata(base.join("upper/opq/old1")).is_err());
     mount_and_check(base, "").unwrap();
-    assert_eq!(
-        fs::read_dir(base.join("merged")).unwrap().count(),
-        0,
-        "unmounted"
-    );
+    assert_eq!(fs::read_dir(base.join("merged")).unwrap().count(), 0, "unmounted");
 }
 
 /// Run `f` in a forked child that becomes uid 1001, then root of its own user and
 /// mount namespace with the single-id map it writes itself ("0 1001 1").
-fn as_rootless_child(
-    f: impl FnOnce() -> std::result::Result<(), String>,
-) -> std::result::Result<(), String> {
+fn as_rootless_child(f: impl FnOnce() -> std::result::Result<(), String>) -> std::result::Result<(), String> {
     let (rd, wr) = nix::unistd::pipe().unwrap();
     // SAFETY: the child only runs the test body and _exits; no locks of other test
     // threads are needed for that (glibc malloc is fork-safe).
     match unsafe { nix::unistd::fork() }.unwrap() {
         nix::unistd::ForkResult::Child => {
             drop(rd);
-            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-                || -> std::result::Result<(), String> {
-                    enter_userns().map_err(|e| format!("entering the user namespace: {e}"))?;
-                    f()
-                },
-            ))
+            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> std::result::Result<(), String> {
+                enter_userns().map_err(|e| format!("entering the user namespace: {e}"))?;
+                f()
+            }))
             .unwrap_or_else(|_| Err("panicked".into()));
             let code = match res {
                 Ok(()) => 0,
@@ -158,12 +117,8 @@ fn enter_userns() -> nix::Result<()> {
     setresuid(uid, uid, uid)?;
     // Changing uid cleared "dumpable", which makes /proc/self/* root-owned.
     nix::sys::prctl::set_dumpable(true)?;
-    nix::sched::unshare(
-        nix::sched::CloneFlags::CLONE_NEWUSER | nix::sched::CloneFlags::CLONE_NEWNS,
-    )?;
-    let w = |p: &str, s: &str| {
-        fs::write(p, s).map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
-    };
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER | nix::sched::CloneFlags::CLONE_NEWNS)?;
+    let w = |p: &str, s: &str| fs::write(p, s).map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)));
     w("/proc/self/setgroups", "deny")?;
     w("/proc/self/uid_map", "0 1001 1")?;
     w("/proc/self/gid_map", "0 1001 1")?;
@@ -192,12 +147,7 @@ fn kernel_overlay_reads_whiteouts_rootless() {
     for d in ["lower", "upper", "merged"] {
         fs::create_dir(base.join(d)).unwrap();
     }
-    for p in [
-        base.clone(),
-        base.join("lower"),
-        base.join("upper"),
-        base.join("merged"),
-    ] {
+    for p in [base.clone(), base.join("lower"), base.join("upper"), base.join("merged")] {
         std::os::unix::fs::chown(&p, Some(1001), Some(1001)).unwrap();
     }
     let b = base.clone();
@@ -211,22 +161,17 @@ fn kernel_overlay_reads_whiteouts_rootless() {
         let mut lower = lower_tar();
         lower.raw(b"owned", EntryType::Regular, b"x", b"", 0o4755, 1000);
         lower.raw(b"dev-null", EntryType::Char, b"", b"", 0o666, 0);
-        let st =
-            unpack_layer(&lower.bytes()[..], &b.join("lower"), &o).map_err(|e| format!("{e:#}"))?;
+        let st = unpack_layer(&lower.bytes()[..], &b.join("lower"), &o).map_err(|e| format!("{e:#}"))?;
         if st.warnings.len() != 2 {
             return Err(format!("warnings: {:?}", st.warnings));
         }
-        unpack_layer(&upper_tar().bytes()[..], &b.join("upper"), &o)
-            .map_err(|e| format!("{e:#}"))?;
+        unpack_layer(&upper_tar().bytes()[..], &b.join("upper"), &o).map_err(|e| format!("{e:#}"))?;
         mount_and_check(&b, ",userxattr")?;
         // Without ignore_chown_errors an unmapped owner is an error naming the entry.
         fs::create_dir(b.join("strict")).map_err(|e| e.to_string())?;
         let mut t = Tar::new();
         t.raw(b"owned", EntryType::Regular, b"x", b"", 0o644, 1000);
-        let strict = UnpackOptions {
-            ignore_chown_errors: false,
-            ..o.clone()
-        };
+        let strict = UnpackOptions { ignore_chown_errors: false, ..o.clone() };
         match unpack_layer(&t.bytes()[..], &b.join("strict"), &strict) {
             Err(e) if format!("{e:#}").contains("entry \"owned\": chown to 1000:1000") => {}
             other => return Err(format!("strict chown: {other:?}")),
@@ -245,24 +190,10 @@ fn kernel_overlay_reads_whiteouts_rootless() {
     let gone = fs::symlink_metadata(base.join("upper/etc/gone")).unwrap();
     assert!(gone.file_type().is_char_device() && gone.rdev() == 0);
     assert_eq!(gone.uid(), 1001);
-    assert_eq!(
-        lgetxattr(&base.join("upper/opq"), "user.overlay.opaque").as_deref(),
-        Some(&b"y"[..])
-    );
-    assert_eq!(
-        lgetxattr(&base.join("upper/opq"), "trusted.overlay.opaque"),
-        None
-    );
+    assert_eq!(lgetxattr(&base.join("upper/opq"), "user.overlay.opaque").as_deref(), Some(&b"y"[..]));
+    assert_eq!(lgetxattr(&base.join("upper/opq"), "trusted.overlay.opaque"), None);
     let owned = fs::metadata(base.join("lower/owned")).unwrap();
-    assert_eq!(
-        (owned.uid(), owned.mode() & 0o7777),
-        (1001, 0o4755),
-        "own owner kept, mode applied"
-    );
+    assert_eq!((owned.uid(), owned.mode() & 0o7777), (1001, 0o4755), "own owner kept, mode applied");
     assert!(fs::symlink_metadata(base.join("lower/dev-null")).is_err());
-    assert_eq!(
-        fs::read_dir(base.join("merged")).unwrap().count(),
-        0,
-        "unmounted"
-    );
+    assert_eq!(fs::read_dir(base.join("merged")).unwrap().count(), 0, "unmounted");
 }

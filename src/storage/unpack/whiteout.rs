@@ -43,10 +43,7 @@ impl Unpacker<'_> {
         self.clear_name(dir.as_raw_fd(), &path, &c)?;
         let dir = self.parent_fd(parent, true)?;
         inroot::mknod(dir.as_raw_fd(), &c, libc::S_IFCHR, 0).with_context(|| {
-            format!(
-                "creating whiteout device 0:0 at {:?} (overlay whiteouts need mknod of 0:0)",
-                lossy(&path)
-            )
+            format!("creating whiteout device 0:0 at {:?} (overlay whiteouts need mknod of 0:0)", lossy(&path))
         })?;
         self.whiteouts.insert(path);
         Ok(())
@@ -60,10 +57,7 @@ impl Unpacker<'_> {
         if self.opaque.contains(&b""[..]) || self.opaque.contains(dir) {
             return true;
         }
-        dir.iter()
-            .enumerate()
-            .filter(|(_, c)| **c == b'/')
-            .any(|(i, _)| self.opaque.contains(&dir[..i]))
+        dir.iter().enumerate().filter(|(_, c)| **c == b'/').any(|(i, _)| self.opaque.contains(&dir[..i]))
     }
 
     /// Handle `dir/.wh..wh..opq`.
@@ -78,13 +72,11 @@ impl Unpacker<'_> {
             let c = cstr(base)?;
             match inroot::kind_at(pfd.as_raw_fd(), &c).context("inspecting the opaque directory")? {
                 Some(Kind::Dir) => {}
-                None => inroot::mkdir(pfd.as_raw_fd(), &c, 0o755)
-                    .context("creating the opaque directory")?,
+                None => inroot::mkdir(pfd.as_raw_fd(), &c, 0o755).context("creating the opaque directory")?,
                 Some(_) => {
                     self.clear_name(pfd.as_raw_fd(), dir, &c)?;
                     let pfd = self.parent_fd(parent, true)?;
-                    inroot::mkdir(pfd.as_raw_fd(), &c, 0o755)
-                        .context("creating the opaque directory")?;
+                    inroot::mkdir(pfd.as_raw_fd(), &c, 0o755).context("creating the opaque directory")?;
                 }
             }
             let pfd = self.parent_fd(parent, true)?;
@@ -122,12 +114,8 @@ impl Unpacker<'_> {
             };
             let c = cstr(base)?;
             if inroot::kind_at(pfd.as_raw_fd(), &c)? == Some(Kind::Whiteout) {
-                inroot::unlink(pfd.as_raw_fd(), &c, false).with_context(|| {
-                    format!(
-                        "removing whiteout {:?} under an opaque directory",
-                        lossy(&w)
-                    )
-                })?;
+                inroot::unlink(pfd.as_raw_fd(), &c, false)
+                    .with_context(|| format!("removing whiteout {:?} under an opaque directory", lossy(&w)))?;
             }
         }
         Ok(())
