@@ -59,6 +59,13 @@ pub fn apply_sets(c: &LinuxCapabilities) -> StageResult<()> {
     caps::set(None, CapSet::Permitted, &perm).map_err(|e| cerr("set permitted capabilities", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| cerr("clear ambient capabilities", e))?;
     for cap in to_set(c.ambient().as_ref()) {
+        // The kernel only raises an ambient cap that is permitted and inheritable;
+        // `runc spec` lists ambient caps without inheritable ones, and runc skips them
+        // with a warning rather than failing the container: do the same.
+        if !(inh.contains(&cap) && perm.contains(&cap)) {
+            tracing::debug!("ambient {cap} not raised: it is not in both the permitted and inheritable sets");
+            continue;
+        }
         caps::raise(None, CapSet::Ambient, cap).map_err(|e| cerr(&format!("raise ambient {cap}"), e))?;
     }
     Ok(())
