@@ -94,8 +94,21 @@ fn copy_up(paths: &crate::paths::Paths, merged: &Path, m: &MountRecord) -> Resul
     let root = crate::storage::inroot::Root::open(merged)?;
     let rel = m.destination.trim_start_matches('/');
     let Ok(dir) = root.open_dir(rel.as_bytes()) else { return Ok(()) };
+    let md = nix::sys::stat::fstat(&dir).context("stat of the image directory")?;
+    if md.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Ok(());
+    }
+    // Through the descriptor: the kernel resolves below the directory already opened
+    // inside the rootfs (entries are copied as they are, links as links).
     let src = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
-    crate::volume::copy_into_volume(&src, &vol)
+    crate::storage::vfs::copy_tree(&src, &vol.mountpoint)
+        .with_context(|| format!("copying {} into volume {}", m.destination, vol.name))?;
+    // `_data` takes the image directory's owner and mode, as Docker does.
+    std::os::unix::fs::chown(&vol.mountpoint, Some(md.st_uid), Some(md.st_gid))
+        .with_context(|| format!("chown {}", vol.mountpoint.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&vol.mountpoint, std::fs::Permissions::from_mode(md.st_mode & 0o7777))
+        .with_context(|| format!("chmod {}", vol.mountpoint.display()))
 }
 
 fn load(ctx: &Ctx, id: &str) -> Result<(PathBuf, Spec, RootfsPlan)> {
