@@ -39,11 +39,17 @@ fn mark_running(store: &ContainerStore, id: &str, init: ProcRef, monitor: Option
 /// Record the exit; with --rm remove the container and its anonymous volumes.
 fn finish(ctx: &Ctx, store: &ContainerStore, id: &str, code: i32) -> Result<()> {
     engine::cleanup(ctx, id);
-    let rec = store.update(id, |r| {
+    let updated = store.update(id, |r| {
         r.status = Status::Exited;
         r.exit_code = Some(code);
         r.finished_at = Some(now());
-    })?;
+    });
+    let rec = match updated {
+        Ok(r) => r,
+        // Removed meanwhile (`rm -f` from another shell): nothing left to record.
+        Err(_) if !store.dir_of(id).join("container.json").exists() => return Ok(()),
+        Err(e) => return Err(e),
+    };
     if rec.auto_remove {
         super::remove(ctx, id, true, true)?;
     }
