@@ -70,10 +70,19 @@ impl Drop for ConsoleSocket {
 
 /// Mount the writable layer, then fill empty volumes with the image's files at their
 /// destinations (Docker's copy-up), before the engine sets up the rest.
-fn pre_rootfs(ctx: &Ctx, plan: RootfsPlan, mounts: Vec<MountRecord>) -> crate::runtime::container::PreRootfs {
+/// The working directory is created when missing (as Docker and runc do), inside the rootfs.
+fn pre_rootfs(
+    ctx: &Ctx,
+    plan: RootfsPlan,
+    mounts: Vec<MountRecord>,
+    cwd: PathBuf,
+) -> crate::runtime::container::PreRootfs {
     let paths = ctx.paths.clone();
     Box::new(move |_rootfs: &Path| {
         driver::mount_rootfs(&plan)?;
+        crate::runtime::inroot::Root::open(&plan.merged)
+            .and_then(|r| r.mkdir_all(&cwd))
+            .map_err(|e| StageError::errno("process", "create working directory", cwd.display().to_string(), e))?;
         for m in mounts.iter().filter(|m| m.copy_up) {
             copy_up(&paths, &plan.merged, m).map_err(|e| {
                 StageError::msg("volumes", format!("copying the image's {} into volume: {e:#}", m.destination))
@@ -129,8 +138,9 @@ pub fn launch(ctx: &Ctx, rec: &ContainerRecord, stdio: Stdio) -> Result<Launched
     cleanup(ctx, &rec.id);
     let pid_file = dir.join("init.pid");
     let _ = std::fs::remove_file(&pid_file);
+    let cwd = spec.process().as_ref().map(|p| p.cwd().clone()).unwrap_or_else(|| PathBuf::from("/"));
     let builder = ContainerBuilder::new(&rec.id, &dir, spec, &ctx.paths.oci_state())
-        .pre_rootfs(pre_rootfs(ctx, plan, rec.mounts.clone()))
+        .pre_rootfs(pre_rootfs(ctx, plan, rec.mounts.clone(), cwd))
         .pid_file(Some(pid_file.clone()))
         .console_socket(console.as_ref().map(|c| c.path.clone()));
     let res = match stdio {

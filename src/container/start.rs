@@ -75,6 +75,10 @@ pub fn run_attached(ctx: &Ctx, id: &str) -> Result<i32> {
     startable(&rec)?;
     // Orphaned container processes must come back to us, so we can reap the init.
     set_subreaper()?;
+    // A signal arriving once the container runs but before supervision starts must
+    // wait for us (and be forwarded), not kill us: block them now. The engine clears
+    // the mask for the container's process before its exec.
+    super::supervise::block_signals()?;
     let launched = match engine::launch(ctx, &rec, engine::Stdio::Inherit) {
         Ok(l) => l,
         Err(e) => {
