@@ -79,9 +79,7 @@ pub fn list(ctx: &Ctx) -> Result<Vec<ContainerRecord>> {
 /// bundle. On any error everything created so far is removed again.
 pub fn create(ctx: &Ctx, opts: &CreateOptions) -> Result<ContainerRecord> {
     let images = ImageStore::open(&ctx.paths)?;
-    let img = images
-        .resolve(&opts.image)
-        .map_err(|e| ExitError::new(EXIT_RUNTIME, format!("{}", crate::error::report(&e))))?;
+    let img = images.resolve(&opts.image).map_err(|e| ExitError::new(EXIT_RUNTIME, crate::error::report(&e)))?;
     let config = images.config(&img)?;
     let lowers = images.layer_dirs(&img)?;
     let choice = driver::choose(&ctx.paths, ctx.rootless, ctx.storage_driver.as_deref())?;

@@ -204,10 +204,10 @@ pub fn supervise(s: Supervision) -> Result<i32> {
                     if let Some(m) = &master {
                         copy_winsize(m);
                     }
-                } else if status.is_none() {
-                    if let Ok(sig) = Signal::try_from(signo) {
-                        let _ = nix::sys::signal::kill(target, sig);
-                    }
+                } else if status.is_none()
+                    && let Ok(sig) = Signal::try_from(signo)
+                {
+                    let _ = nix::sys::signal::kill(target, sig);
                 }
             }
         }
