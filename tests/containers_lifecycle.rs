@@ -312,6 +312,10 @@ fn kill_9_of_minirun() {
         eventually("monitor gone", || !alive(mon));
         assert_eq!(state("mon"), "\"running\"", "[{l}] running while the init lives");
         assert!(alive(pid));
+        // Nobody reaps it now: `wait` still returns once it is gone (status unknown).
+        d.ok(&["kill", "mon"]);
+        assert_eq!(d.ok(&["wait", "mon"]), "-1\n", "[{l}]");
+        assert_eq!(state("mon"), "\"exited\"", "[{l}]");
         d.ok(&["rm", "-f", "mon"]);
         assert!(!alive(pid), "[{l}]");
         assert!(container_dirs(&env).is_empty(), "[{l}]");
