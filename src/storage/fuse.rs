@@ -1,7 +1,9 @@
 //! fuse-overlayfs: the same overlay semantics from a user-space daemon.
 //!
-//! The daemon is started from the container's mount namespace and therefore keeps
-//! that namespace alive: it cannot notice the container is gone. Its pid is kept in
+//! The daemon is started from the container's mount namespace, in a mount namespace
+//! of its own whose mount propagates back (so the container's pivot_root does not
+//! move the daemon's root); it keeps its namespace alive and cannot notice the
+//! container is gone. Its pid is kept in
 //! `<container>/fuse-overlayfs.pid` and [`stop_daemon`] ends it when the container
 //! stops (SIGTERM: libfuse unmounts and exits).
 
