@@ -94,7 +94,14 @@ pub fn main() -> i32 {
     if base.starts_with("minirun-oci") || base == "runc" {
         return oci::main_from_args(std::env::args_os().collect());
     }
-    let cli = Cli::parse();
+    // A usage error is minirun failing: 125, as Docker exits (clap would exit 2).
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_RUNTIME } else { 0 };
+        }
+    };
     if let Command::Oci(a) = cli.cmd {
         return oci::main_oci(a);
     }

@@ -70,10 +70,19 @@ impl Drop for ConsoleSocket {
 
 /// Mount the writable layer, then fill empty volumes with the image's files at their
 /// destinations (Docker's copy-up), before the engine sets up the rest.
-fn pre_rootfs(ctx: &Ctx, plan: RootfsPlan, mounts: Vec<MountRecord>) -> crate::runtime::container::PreRootfs {
+/// The working directory is created when missing (as Docker and runc do), inside the rootfs.
+fn pre_rootfs(
+    ctx: &Ctx,
+    plan: RootfsPlan,
+    mounts: Vec<MountRecord>,
+    cwd: PathBuf,
+) -> crate::runtime::container::PreRootfs {
     let paths = ctx.paths.clone();
     Box::new(move |_rootfs: &Path| {
         driver::mount_rootfs(&plan)?;
+        crate::runtime::inroot::Root::open(&plan.merged)
+            .and_then(|r| r.mkdir_all(&cwd))
+            .map_err(|e| StageError::errno("process", "create working directory", cwd.display().to_string(), e))?;
         for m in mounts.iter().filter(|m| m.copy_up) {
             copy_up(&paths, &plan.merged, m).map_err(|e| {
                 StageError::msg("volumes", format!("copying the image's {} into volume: {e:#}", m.destination))
@@ -94,8 +103,21 @@ fn copy_up(paths: &crate::paths::Paths, merged: &Path, m: &MountRecord) -> Resul
     let root = crate::storage::inroot::Root::open(merged)?;
     let rel = m.destination.trim_start_matches('/');
     let Ok(dir) = root.open_dir(rel.as_bytes()) else { return Ok(()) };
+    let md = nix::sys::stat::fstat(&dir).context("stat of the image directory")?;
+    if md.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Ok(());
+    }
+    // Through the descriptor: the kernel resolves below the directory already opened
+    // inside the rootfs (entries are copied as they are, links as links).
     let src = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
-    crate::volume::copy_into_volume(&src, &vol)
+    crate::storage::vfs::copy_tree(&src, &vol.mountpoint)
+        .with_context(|| format!("copying {} into volume {}", m.destination, vol.name))?;
+    // `_data` takes the image directory's owner and mode, as Docker does.
+    std::os::unix::fs::chown(&vol.mountpoint, Some(md.st_uid), Some(md.st_gid))
+        .with_context(|| format!("chown {}", vol.mountpoint.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&vol.mountpoint, std::fs::Permissions::from_mode(md.st_mode & 0o7777))
+        .with_context(|| format!("chmod {}", vol.mountpoint.display()))
 }
 
 fn load(ctx: &Ctx, id: &str) -> Result<(PathBuf, Spec, RootfsPlan)> {
@@ -116,8 +138,9 @@ pub fn launch(ctx: &Ctx, rec: &ContainerRecord, stdio: Stdio) -> Result<Launched
     cleanup(ctx, &rec.id);
     let pid_file = dir.join("init.pid");
     let _ = std::fs::remove_file(&pid_file);
+    let cwd = spec.process().as_ref().map(|p| p.cwd().clone()).unwrap_or_else(|| PathBuf::from("/"));
     let builder = ContainerBuilder::new(&rec.id, &dir, spec, &ctx.paths.oci_state())
-        .pre_rootfs(pre_rootfs(ctx, plan, rec.mounts.clone()))
+        .pre_rootfs(pre_rootfs(ctx, plan, rec.mounts.clone(), cwd))
         .pid_file(Some(pid_file.clone()))
         .console_socket(console.as_ref().map(|c| c.path.clone()));
     let res = match stdio {

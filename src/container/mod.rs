@@ -79,9 +79,7 @@ pub fn list(ctx: &Ctx) -> Result<Vec<ContainerRecord>> {
 /// bundle. On any error everything created so far is removed again.
 pub fn create(ctx: &Ctx, opts: &CreateOptions) -> Result<ContainerRecord> {
     let images = ImageStore::open(&ctx.paths)?;
-    let img = images
-        .resolve(&opts.image)
-        .map_err(|e| ExitError::new(EXIT_RUNTIME, format!("{}", crate::error::report(&e))))?;
+    let img = images.resolve(&opts.image).map_err(|e| ExitError::new(EXIT_RUNTIME, crate::error::report(&e)))?;
     let config = images.config(&img)?;
     let lowers = images.layer_dirs(&img)?;
     let choice = driver::choose(&ctx.paths, ctx.rootless, ctx.storage_driver.as_deref())?;
@@ -255,6 +253,13 @@ fn populate(
     };
     let spec = crate::spec::build_spec(&req, &plan.merged, &|p| read_image_file(&lowers, p))?;
     rec.command = spec.process().as_ref().and_then(|p| p.args().clone()).unwrap_or_default();
+    // A new (empty) volume belongs to the container's user, so a non-root user can
+    // write it; an image directory copied up at start still brings its own owner.
+    if let Some(u) = spec.process().as_ref().map(|p| p.user()).filter(|u| u.uid() != 0 || u.gid() != 0) {
+        for use_ in uses.iter().filter(|u| u.copy_up) {
+            vols.chown_for(&use_.volume, u.uid(), u.gid())?;
+        }
+    }
     spec.save(dir.join("config.json")).context("writing the container's config.json")?;
     Ok(())
 }

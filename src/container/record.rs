@@ -138,6 +138,8 @@ impl ContainerRecord {
 /// All containers of one minirun root.
 pub struct ContainerStore {
     dir: PathBuf,
+    /// The OCI engine's state root: it knows a container's init before minirun does.
+    oci: PathBuf,
 }
 
 /// Docker's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
@@ -152,7 +154,30 @@ impl ContainerStore {
     pub fn open(paths: &Paths) -> Result<ContainerStore> {
         let dir = paths.containers();
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(ContainerStore { dir })
+        Ok(ContainerStore { dir, oci: paths.oci_state() })
+    }
+
+    /// The init the engine recorded for `id` (pid and start time), if any.
+    fn engine_init(&self, id: &str) -> Option<ProcRef> {
+        let v: serde_json::Value = read_json(&self.oci.join(id).join("state.json")).ok()?;
+        let pid = v["pid"].as_i64()? as i32;
+        let start_time = v["minirun"]["start_time"].as_u64()?;
+        Some(ProcRef { pid, start_time })
+    }
+
+    /// The document as it really is. minirun may have been killed between the
+    /// engine starting the container and the document saying so: then the engine's
+    /// state (saved before the user's process runs) tells the truth.
+    fn observe(&self, mut rec: ContainerRecord) -> ContainerRecord {
+        if rec.status == Status::Created
+            && rec.init.is_none()
+            && rec.monitor.is_none_or(|m| !m.alive())
+            && let Some(init) = self.engine_init(&rec.id)
+        {
+            rec.init = Some(init);
+            rec.status = if init.alive() { Status::Running } else { Status::Exited };
+        }
+        rec
     }
 
     /// Directory of container `id`.
@@ -210,7 +235,7 @@ impl ContainerStore {
     }
 
     pub fn load(&self, id: &str) -> Result<ContainerRecord> {
-        read_json(&self.doc(id))
+        read_json(&self.doc(id)).map(|r| self.observe(r))
     }
 
     /// Every container, oldest first. Half-created directories (no document) are skipped.
@@ -227,7 +252,7 @@ impl ContainerStore {
                 continue;
             }
             if let Ok(rec) = read_json::<ContainerRecord>(&e.path().join("container.json")) {
-                v.push(rec);
+                v.push(self.observe(rec));
             }
         }
         v.sort_by(|a, b| a.created.cmp(&b.created));

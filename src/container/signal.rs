@@ -62,8 +62,9 @@ fn wait_gone(ctx: &Ctx, rec: &ContainerRecord, timeout: Duration) -> bool {
 fn settle(ctx: &Ctx, rec: &ContainerRecord) -> Result<()> {
     let store = ContainerStore::open(&ctx.paths)?;
     store.update(&rec.id, |r| {
-        if r.status == Status::Running {
+        if r.status != Status::Exited {
             r.status = Status::Exited;
+            r.init = r.init.or(rec.init);
             r.finished_at.get_or_insert_with(|| chrono::Utc::now().to_rfc3339());
         }
     })?;

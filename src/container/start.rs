@@ -39,11 +39,17 @@ fn mark_running(store: &ContainerStore, id: &str, init: ProcRef, monitor: Option
 /// Record the exit; with --rm remove the container and its anonymous volumes.
 fn finish(ctx: &Ctx, store: &ContainerStore, id: &str, code: i32) -> Result<()> {
     engine::cleanup(ctx, id);
-    let rec = store.update(id, |r| {
+    let updated = store.update(id, |r| {
         r.status = Status::Exited;
         r.exit_code = Some(code);
         r.finished_at = Some(now());
-    })?;
+    });
+    let rec = match updated {
+        Ok(r) => r,
+        // Removed meanwhile (`rm -f` from another shell): nothing left to record.
+        Err(_) if !store.dir_of(id).join("container.json").exists() => return Ok(()),
+        Err(e) => return Err(e),
+    };
     if rec.auto_remove {
         super::remove(ctx, id, true, true)?;
     }
@@ -69,6 +75,10 @@ pub fn run_attached(ctx: &Ctx, id: &str) -> Result<i32> {
     startable(&rec)?;
     // Orphaned container processes must come back to us, so we can reap the init.
     set_subreaper()?;
+    // A signal arriving once the container runs but before supervision starts must
+    // wait for us (and be forwarded), not kill us: block them now. The engine clears
+    // the mask for the container's process before its exec.
+    super::supervise::block_signals()?;
     let launched = match engine::launch(ctx, &rec, engine::Stdio::Inherit) {
         Ok(l) => l,
         Err(e) => {

@@ -88,13 +88,24 @@ impl Drop for RawMode {
     }
 }
 
-/// Supervise until the init has exited and its output is drained.
-pub fn supervise(s: Supervision) -> Result<i32> {
+/// The signals supervision handles (forwarded ones and SIGCHLD).
+fn handled() -> SigSet {
     let mut mask = SigSet::empty();
     for sig in FORWARDED {
         mask.add(sig);
     }
     mask.add(Signal::SIGCHLD);
+    mask
+}
+
+/// Block the signals supervision handles, so they stay pending until `supervise`.
+pub fn block_signals() -> Result<()> {
+    handled().thread_block().context("blocking signals")
+}
+
+/// Supervise until the init has exited and its output is drained.
+pub fn supervise(s: Supervision) -> Result<i32> {
+    let mask = handled();
     mask.thread_block().context("blocking signals")?;
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).context("signalfd")?;
     let _raw = match &s.tty_master {
@@ -193,10 +204,10 @@ pub fn supervise(s: Supervision) -> Result<i32> {
                     if let Some(m) = &master {
                         copy_winsize(m);
                     }
-                } else if status.is_none() {
-                    if let Ok(sig) = Signal::try_from(signo) {
-                        let _ = nix::sys::signal::kill(target, sig);
-                    }
+                } else if status.is_none()
+                    && let Ok(sig) = Signal::try_from(signo)
+                {
+                    let _ = nix::sys::signal::kill(target, sig);
                 }
             }
         }

@@ -373,7 +373,10 @@ fn p1_main(ctx: &StageCtx, plan: &Plan, pre: Option<PreRootfs>, chan: &Chan) -> 
         chan.stage_expect("maps_written")?;
         namespaces::become_root()?;
     }
-    let rest = plan.unshare - CloneFlags::CLONE_NEWUSER;
+    // The pid namespace comes after the pre-rootfs hook: a helper it starts (the
+    // fuse-overlayfs daemon) would otherwise become that namespace's pid 1, and its
+    // exit would leave a namespace nobody can fork into.
+    let rest = plan.unshare - CloneFlags::CLONE_NEWUSER - CloneFlags::CLONE_NEWPID;
     if !rest.is_empty() {
         nix::sched::unshare(rest).map_err(|e| StageError::errno("namespaces", "unshare", format!("{rest:?}"), e))?;
     }
@@ -394,6 +397,10 @@ fn p1_main(ctx: &StageCtx, plan: &Plan, pre: Option<PreRootfs>, chan: &Chan) -> 
             return Err(StageError::msg("rootfs", "a pre-rootfs hook needs a new mount namespace in the config"));
         }
         f(ctx.rootfs)?;
+    }
+    if plan.unshare.contains(CloneFlags::CLONE_NEWPID) {
+        nix::sched::unshare(CloneFlags::CLONE_NEWPID)
+            .map_err(|e| StageError::errno("namespaces", "unshare", "pid namespace", e))?;
     }
     // SAFETY: single-threaded.
     match unsafe { nix::unistd::fork() } {

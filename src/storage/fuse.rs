@@ -1,7 +1,9 @@
 //! fuse-overlayfs: the same overlay semantics from a user-space daemon.
 //!
-//! The daemon is started from the container's mount namespace and therefore keeps
-//! that namespace alive: it cannot notice the container is gone. Its pid is kept in
+//! The daemon is started from the container's mount namespace, in a mount namespace
+//! of its own whose mount propagates back (so the container's pivot_root does not
+//! move the daemon's root); it keeps its namespace alive and cannot notice the
+//! container is gone. Its pid is kept in
 //! `<container>/fuse-overlayfs.pid` and [`stop_daemon`] ends it when the container
 //! stops (SIGTERM: libfuse unmounts and exits).
 
@@ -55,7 +57,21 @@ pub fn mount(plan: &RootfsPlan) -> StageResult<()> {
         plan.upper.display(),
         plan.work.display()
     );
-    let out = std::process::Command::new(&bin)
+    // The daemon gets a mount namespace of its own, joined to ours through a shared
+    // bind mount of `merged`: its mount still appears here, but the container's
+    // pivot_root (which moves the root of every process of the namespace) leaves it
+    // alone, so its /proc and paths keep working.
+    share_mountpoint(&plan.merged).map_err(|e| fail(format!("{e:#}")))?;
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(&bin);
+    // SAFETY: unshare is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let out = cmd
         .current_dir(&base)
         .arg("-o")
         .arg(&opts)
@@ -77,6 +93,16 @@ pub fn mount(plan: &RootfsPlan) -> StageResult<()> {
         None => tracing::warn!("fuse-overlayfs daemon for {} not found after mounting", plan.merged.display()),
     }
     Ok(())
+}
+
+/// Bind `dir` on itself and make it a shared mount, so a mount made on it in a copy
+/// of this namespace propagates back here.
+fn share_mountpoint(dir: &Path) -> Result<()> {
+    use nix::mount::{MsFlags, mount};
+    mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .with_context(|| format!("bind-mounting {} on itself", dir.display()))?;
+    mount(None::<&str>, dir, None::<&str>, MsFlags::MS_SHARED, None::<&str>)
+        .with_context(|| format!("making {} a shared mount", dir.display()))
 }
 
 fn cmdline(pid: i32) -> Vec<String> {
