@@ -196,7 +196,6 @@ pub fn write_maps(pid: i32, m: &IdMapping) -> Result<()> {
 /// live in (we own it, so we may join it), so signals and `exec` reach them whatever
 /// uid the container runs as.
 pub fn reexec_in_userns(mapping: &IdMapping, join: Option<i32>) -> Result<i32> {
-    use nix::sys::signal::{SigSet, Signal};
     if let Some(pid) = join
         && let Ok(f) = std::fs::File::open(format!("/proc/{pid}/ns/user"))
     {
@@ -213,18 +212,7 @@ pub fn reexec_in_userns(mapping: &IdMapping, join: Option<i32>) -> Result<i32> {
     cmd.env(ENV_HOST_GID, host_gid().to_string());
     // Forwarded signals are taken from a blocked set, so block them before spawning
     // and let the child start with a clean mask.
-    let mut fwd = SigSet::empty();
-    for s in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGCHLD,
-    ] {
-        fwd.add(s);
-    }
+    let fwd = crate::runtime::wait::forwarded();
     fwd.thread_block().context("sigprocmask")?;
     let ack_wr_fd = std::os::fd::AsRawFd::as_raw_fd(&ack_wr);
     let rd_fd = std::os::fd::AsRawFd::as_raw_fd(&rd);
@@ -283,23 +271,6 @@ pub fn reexec_in_userns(mapping: &IdMapping, join: Option<i32>) -> Result<i32> {
     wait_forwarding(child, fwd)
 }
 
-fn forwarded_signals() -> nix::sys::signal::SigSet {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut fwd = SigSet::empty();
-    for s in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGCHLD,
-    ] {
-        fwd.add(s);
-    }
-    fwd
-}
-
 /// Re-execute inside the existing user namespace `ns` (an open /proc/PID/ns/user).
 fn reexec_joining(mapping: &IdMapping, ns: std::fs::File) -> Result<i32> {
     let exe = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
@@ -309,7 +280,7 @@ fn reexec_joining(mapping: &IdMapping, ns: std::fs::File) -> Result<i32> {
     cmd.env(ENV_IDMAP, serde_json::to_string(mapping)?);
     cmd.env(ENV_HOST_UID, host_uid().to_string());
     cmd.env(ENV_HOST_GID, host_gid().to_string());
-    let fwd = forwarded_signals();
+    let fwd = crate::runtime::wait::forwarded();
     fwd.thread_block().context("sigprocmask")?;
     let ns_fd = std::os::fd::AsRawFd::as_raw_fd(&ns);
     // SAFETY: only async-signal-safe calls between fork and exec.

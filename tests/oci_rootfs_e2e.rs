@@ -2,37 +2,14 @@
 //! on bundles made from the busybox fixture rootfs with `minirun oci spec`, as root and
 //! as the unprivileged test user.
 mod common;
+mod oci_support;
 
 use common::Env;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-/// A bundle in a scratch directory of `env`: the fixture rootfs (owned by the test
-/// user when rootless) and the config `oci spec [--rootless]` writes.
 fn bundle(env: &Env, name: &str) -> PathBuf {
-    let dir = env.scratch(name);
-    let st = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(common::fixture("rootfs"))
-        .arg(dir.join("rootfs"))
-        .status()
-        .unwrap();
-    assert!(st.success());
-    if env.rootless {
-        let st = std::process::Command::new("chown")
-            .arg("-R")
-            .arg(format!("{}:{}", env.uid, env.gid))
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-    let mut args = vec!["oci", "spec", "--bundle", dir.to_str().unwrap()];
-    if env.rootless {
-        args.insert(2, "--rootless");
-    }
-    env.ok(&args);
-    dir
+    oci_support::spec_bundle(env, name)
 }
 
 fn edit(dir: &Path, f: impl FnOnce(&mut Value)) {

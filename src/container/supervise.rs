@@ -22,16 +22,6 @@ pub struct Supervision {
     pub log: Option<(OwnedFd, OwnedFd, File)>,
 }
 
-const FORWARDED: [Signal; 7] = [
-    Signal::SIGINT,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGWINCH,
-];
-
 fn read_some(fd: &impl AsRawFd, buf: &mut [u8]) -> isize {
     // SAFETY: reading into a buffer we own.
     unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) }
@@ -88,14 +78,9 @@ impl Drop for RawMode {
     }
 }
 
-/// The signals supervision handles (forwarded ones and SIGCHLD).
+/// The signals supervision handles: those a foreground `run` forwards, and SIGCHLD.
 fn handled() -> SigSet {
-    let mut mask = SigSet::empty();
-    for sig in FORWARDED {
-        mask.add(sig);
-    }
-    mask.add(Signal::SIGCHLD);
-    mask
+    crate::runtime::wait::forwarded()
 }
 
 /// Block the signals supervision handles, so they stay pending until `supervise`.

@@ -11,6 +11,20 @@ use std::process::{Output, Stdio};
 /// A bundle in a scratch directory of `env`: the fixture rootfs and the config
 /// `oci spec [--rootless]` writes, with terminal off and a network namespace.
 pub fn bundle(env: &Env, name: &str) -> PathBuf {
+    let dir = spec_bundle(env, name);
+    edit(&dir, |v| {
+        v["process"]["terminal"] = json!(false);
+        let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
+        if !ns.iter().any(|n| n["type"] == "network") {
+            ns.push(json!({"type": "network"}));
+        }
+    });
+    dir
+}
+
+/// A bundle with the fixture rootfs (owned by the test user when rootless) and the
+/// config exactly as `oci spec [--rootless]` writes it.
+pub fn spec_bundle(env: &Env, name: &str) -> PathBuf {
     let dir = env.scratch(name);
     let st = std::process::Command::new("cp")
         .arg("-a")
@@ -33,13 +47,6 @@ pub fn bundle(env: &Env, name: &str) -> PathBuf {
         args.insert(2, "--rootless");
     }
     env.ok(&args);
-    edit(&dir, |v| {
-        v["process"]["terminal"] = json!(false);
-        let ns = v["linux"]["namespaces"].as_array_mut().unwrap();
-        if !ns.iter().any(|n| n["type"] == "network") {
-            ns.push(json!({"type": "network"}));
-        }
-    });
     dir
 }
 
