@@ -66,8 +66,14 @@ pub fn disk_usage(store: &ImageStore) -> Result<DiskUsage> {
     }
     for (usage, dir) in [(&mut u.containers, store.paths().containers()), (&mut u.volumes, store.paths().volumes())] {
         if let Ok(rd) = std::fs::read_dir(&dir) {
-            usage.count = rd.flatten().filter(|e| e.path().is_dir()).count();
-            usage.size = du(&dir);
+            // Each container or volume is one visible directory; the store's own
+            // directory and its lock or staging entries are not usage.
+            let entries: Vec<_> = rd
+                .flatten()
+                .filter(|e| e.path().is_dir() && !e.file_name().to_string_lossy().starts_with('.'))
+                .collect();
+            usage.count = entries.len();
+            usage.size = entries.iter().map(|e| du(&e.path())).sum();
         }
     }
     Ok(u)
