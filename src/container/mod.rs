@@ -31,15 +31,6 @@ use anyhow::{Context, Result, bail};
 use record::{ContainerRecord, ContainerStore, MountRecord, Status};
 use std::path::PathBuf;
 
-/// Network of a high-level container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NetworkMode {
-    /// A private network namespace with only `lo`.
-    None,
-    /// The host's network namespace.
-    Host,
-}
-
 /// Everything `run`/`create` needs, parsed from the flags once.
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
@@ -53,7 +44,7 @@ pub struct CreateOptions {
     pub user: Option<String>,
     pub hostname: Option<String>,
     pub read_only: bool,
-    pub network: NetworkMode,
+    pub network: crate::spec::Network,
     pub mounts: Vec<MountRequest>,
     pub tty: bool,
     pub interactive: bool,
@@ -243,10 +234,7 @@ fn populate(
         user: opts.user.clone(),
         hostname: opts.hostname.clone().or_else(|| Some(rec.id[..12].to_string())),
         read_only: opts.read_only,
-        network: match opts.network {
-            NetworkMode::Host => crate::spec::Network::Host,
-            NetworkMode::None => crate::spec::Network::None,
-        },
+        network: opts.network,
         tty: opts.tty,
         mounts,
         rootless: ctx.rootless,

@@ -1,7 +1,8 @@
 //! `minirun run` and `minirun create`: Docker's flags, parsed once into `CreateOptions`.
 use super::Ctx;
-use crate::container::{CreateOptions, NetworkMode};
+use crate::container::CreateOptions;
 use crate::mountspec;
+use crate::spec::Network;
 use anyhow::{Context, Result};
 
 /// Flags shared by `run` and `create`.
@@ -108,7 +109,7 @@ pub fn options(a: CreateArgs) -> Result<CreateOptions> {
         user: a.user,
         hostname: a.hostname,
         read_only: a.read_only,
-        network: if a.network == "host" { NetworkMode::Host } else { NetworkMode::None },
+        network: if a.network == "host" { Network::Host } else { Network::None },
         mounts,
         tty: a.tty,
         interactive: a.interactive,
