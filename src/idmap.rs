@@ -201,15 +201,9 @@ pub fn reexec_in_userns(mapping: &IdMapping, join: Option<i32>) -> Result<i32> {
     {
         return reexec_joining(mapping, f);
     }
-    let exe = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
     let (rd, mut wr) = std::io::pipe().context("pipe")?;
     let (mut ack_rd, ack_wr) = std::io::pipe().context("pipe")?;
-    let mut cmd = Command::new(&exe);
-    cmd.args(std::env::args_os().skip(1));
-    cmd.arg0(std::env::args_os().next().unwrap_or_default());
-    cmd.env(ENV_IDMAP, serde_json::to_string(mapping)?);
-    cmd.env(ENV_HOST_UID, host_uid().to_string());
-    cmd.env(ENV_HOST_GID, host_gid().to_string());
+    let mut cmd = same_command(mapping)?;
     // Forwarded signals are taken from a blocked set, so block them before spawning
     // and let the child start with a clean mask.
     let fwd = crate::runtime::wait::forwarded();
@@ -271,8 +265,8 @@ pub fn reexec_in_userns(mapping: &IdMapping, join: Option<i32>) -> Result<i32> {
     wait_forwarding(child, fwd)
 }
 
-/// Re-execute inside the existing user namespace `ns` (an open /proc/PID/ns/user).
-fn reexec_joining(mapping: &IdMapping, ns: std::fs::File) -> Result<i32> {
+/// This very command line again, told the mapping and the caller's host ids.
+fn same_command(mapping: &IdMapping) -> Result<Command> {
     let exe = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
     let mut cmd = Command::new(&exe);
     cmd.args(std::env::args_os().skip(1));
@@ -280,6 +274,12 @@ fn reexec_joining(mapping: &IdMapping, ns: std::fs::File) -> Result<i32> {
     cmd.env(ENV_IDMAP, serde_json::to_string(mapping)?);
     cmd.env(ENV_HOST_UID, host_uid().to_string());
     cmd.env(ENV_HOST_GID, host_gid().to_string());
+    Ok(cmd)
+}
+
+/// Re-execute inside the existing user namespace `ns` (an open /proc/PID/ns/user).
+fn reexec_joining(mapping: &IdMapping, ns: std::fs::File) -> Result<i32> {
+    let mut cmd = same_command(mapping)?;
     let fwd = crate::runtime::wait::forwarded();
     fwd.thread_block().context("sigprocmask")?;
     let ns_fd = std::os::fd::AsRawFd::as_raw_fd(&ns);
