@@ -402,28 +402,7 @@ fn p1_main(ctx: &StageCtx, plan: &Plan, pre: Option<PreRootfs>, chan: &Chan) -> 
         nix::sched::unshare(CloneFlags::CLONE_NEWPID)
             .map_err(|e| StageError::errno("namespaces", "unshare", "pid namespace", e))?;
     }
-    // SAFETY: single-threaded.
-    match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => {
-            let e = match p2_main(ctx, chan) {
-                Ok(never) => match never {},
-                Err(e) => e,
-            };
-            let code = if e.stage == "exec" { init::exec_exit_code(&e) } else { 1 };
-            if chan.send(&Msg::Error { error: e.clone() }, None).is_err() {
-                // The caller is gone (create returned): say it on the container's stderr.
-                eprintln!("minirun-oci: {e}");
-            }
-            // SAFETY: leave without running destructors.
-            unsafe { libc::_exit(code) }
-        }
-        Ok(ForkResult::Parent { child }) => {
-            chan.stage_send(&Msg::Pid { pid: child.as_raw() }, None)?;
-            // SAFETY: as above.
-            unsafe { libc::_exit(0) }
-        }
-        Err(e) => Err(StageError::errno("process", "fork", "container process", e)),
-    }
+    init::fork_p2(chan, "process", "container process", || p2_main(ctx, chan))
 }
 
 /// P2, the container's pid 1: settings, rootfs, cwd, pty, ready, wait, exec.

@@ -153,27 +153,7 @@ fn p1_main(
     chan: &Chan,
 ) -> StageResult<std::convert::Infallible> {
     super::namespaces::join_all(join)?;
-    // SAFETY: single-threaded.
-    match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => {
-            let e = match p2_main(rootdir, opts, chan) {
-                Ok(never) => match never {},
-                Err(e) => e,
-            };
-            let code = if e.stage == "exec" { init::exec_exit_code(&e) } else { 1 };
-            if chan.send(&Msg::Error { error: e.clone() }, None).is_err() {
-                eprintln!("minirun-oci: {e}");
-            }
-            // SAFETY: leave without destructors.
-            unsafe { libc::_exit(code) }
-        }
-        Ok(ForkResult::Parent { child }) => {
-            chan.stage_send(&Msg::Pid { pid: child.as_raw() }, None)?;
-            // SAFETY: as above.
-            unsafe { libc::_exit(0) }
-        }
-        Err(e) => Err(StageError::errno("exec", "fork", "exec process", e)),
-    }
+    init::fork_p2(chan, "exec", "exec process", || p2_main(rootdir, opts, chan))
 }
 
 fn p2_main(rootdir: &std::fs::File, opts: &ExecOptions, chan: &Chan) -> StageResult<std::convert::Infallible> {

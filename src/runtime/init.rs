@@ -78,3 +78,37 @@ fn prepare_and_exec(process: &Process, preserve_fds: u32) -> StageResult<std::co
     let e = nix::unistd::execve(&cprog, &cargs, &cenv).unwrap_err();
     Err(StageError::errno("exec", "exec", arg0.clone(), e))
 }
+
+/// P1's last step, shared by `create`/`run` and `exec`: fork P2, which runs `p2`
+/// (it returns only with an error, sent to the caller and turned into P2's exit
+/// status); the parent reports P2's pid and leaves. Single-threaded callers only.
+pub fn fork_p2(
+    chan: &super::sync::Chan,
+    stage: &str,
+    what: &str,
+    p2: impl FnOnce() -> StageResult<std::convert::Infallible>,
+) -> StageResult<std::convert::Infallible> {
+    use super::sync::Msg;
+    // SAFETY: the caller is single-threaded.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            let e = match p2() {
+                Ok(never) => match never {},
+                Err(e) => e,
+            };
+            let code = if e.stage == "exec" { exec_exit_code(&e) } else { 1 };
+            if chan.send(&Msg::Error { error: e.clone() }, None).is_err() {
+                // The caller is gone (create returned): say it on the container's stderr.
+                eprintln!("minirun-oci: {e}");
+            }
+            // SAFETY: leave without running destructors.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            chan.stage_send(&Msg::Pid { pid: child.as_raw() }, None)?;
+            // SAFETY: as above.
+            unsafe { libc::_exit(0) }
+        }
+        Err(e) => Err(StageError::errno(stage, "fork", what, e)),
+    }
+}
